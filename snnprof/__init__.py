@@ -1,0 +1,39 @@
+"""snnprof: per-layer operations, spikes and energy of spiking and conventional PyTorch networks.
+
+Example:
+    >>> import snnprof, torch
+    >>> result = snnprof.profile(torch.nn.Linear(4, 2), torch.ones(3, 4))
+    >>> result.totals.dense_macs
+    24
+"""
+
+from __future__ import annotations
+
+from snnprof.counting import LayerRecord, ProfileResult, Profiler, Totals, list_rules, profile, register_rule
+from snnprof.energy import EnergyResult, estimate_energy, list_profiles, load_profile
+from snnprof.errors import ConfigError, ProfileFileError, SnnprofError, UncountedOpsError
+from snnprof.models import create_model, list_models, register_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "EnergyResult",
+    "LayerRecord",
+    "ProfileFileError",
+    "ProfileResult",
+    "Profiler",
+    "SnnprofError",
+    "Totals",
+    "UncountedOpsError",
+    "__version__",
+    "create_model",
+    "estimate_energy",
+    "list_models",
+    "list_profiles",
+    "list_rules",
+    "load_profile",
+    "profile",
+    "register_model",
+    "register_rule",
+]

@@ -1,0 +1,267 @@
+"""Typed results of a profiling run: per-layer records, totals and their JSON/pandas views.
+
+Everything here is plain data computed once at the end of a run (after the single host sync);
+rendering to a terminal table, JSON or HTML lives elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "COUNT_FIELDS",
+    "MEMORY_FIELDS",
+    "SCHEMA",
+    "LayerRecord",
+    "ProfileResult",
+    "Totals",
+]
+
+SCHEMA = "snnprof.profile/1"
+
+#: Integer count fields shared by layers and totals, in schema order.
+COUNT_FIELDS: tuple[str, ...] = (
+    "params",
+    "macs",
+    "dense_macs",
+    "flops",
+    "sops",
+    "neurons",
+    "neuron_updates",
+    "spikes",
+)
+
+#: Memory-traffic fields (bytes), shared by layers and totals.
+MEMORY_FIELDS: tuple[str, ...] = (
+    "weight_read_bytes",
+    "input_read_bytes",
+    "output_write_bytes",
+    "state_read_bytes",
+    "state_write_bytes",
+)
+
+
+@dataclass
+class LayerRecord:
+    """Counts of one layer (a module with a rule, or a functional op inside a module) over a run.
+
+    Attributes:
+        name: dotted module path; functional ops are named ``"<module path>/<op>.<k>"``.
+        type: module class name, or the functional op's name (``matmul``, ``add`` ...).
+        input_kind: kind of the synaptic input (``spike``/``count``/``ternary``/``dense``), ``mixed:a+b``
+            when calls differ, ``n/a`` for non-synaptic layers.
+        calls: number of times the layer ran.
+        params: parameters owned by the module (counted once, even if shared or called often).
+        macs: multiply-accumulates of synaptic calls whose input was dense (real-valued).
+        dense_macs: synaptic MACs as if every input were dense (the ANN view; equals fvcore/thop MACs).
+        flops: ``2 * dense_macs`` plus elementwise ops of the layer (see the rule table in README).
+        sops: exact, border-aware synaptic operations (one accumulate per event and connected output;
+            ``count`` inputs weigh by value unless configured to one per nonzero).
+        sops_rate: the papers' estimate ``dense_macs * input event rate`` over non-dense calls (float).
+        neurons: spiking neurons in the layer (per sample and time step).
+        neuron_updates: neuron state updates = neurons x time steps x batch.
+        spikes: emitted spikes (nonzero outputs of a neuron layer).
+        firing_rate: ``spikes / neuron_updates``; ``None`` for non-neuron layers.
+        weight_read_bytes: bytes of weights read (all weights once per call).
+        input_read_bytes: bytes of input activations read.
+        output_write_bytes: bytes of output activations written.
+        state_read_bytes: bytes of membrane state read (one state element per neuron update).
+        state_write_bytes: bytes of membrane state written.
+        spikes_per_step: spikes per time step (index = time step), neuron layers only.
+        updates_per_step: neuron updates per time step, matching ``spikes_per_step``.
+        spikes_per_channel: spikes per channel (dim C of ``[T, B, C, ...]`` / ``[B, C, ...]``).
+        updates_per_channel: neuron updates per channel.
+        kind_calls: number of calls per detected input kind.
+        geometry: structural facts for structural hardware models: ``in_channels``,
+            ``out_channels``, ``kernel_elems``, ``out_positions`` (per frame) and ``frames`` (sum over
+            calls of the leading batch-like dims, e.g. T x B).
+    """
+
+    name: str
+    type: str
+    input_kind: str = "n/a"
+    calls: int = 0
+    params: int = 0
+    macs: int = 0
+    dense_macs: int = 0
+    flops: int = 0
+    sops: int = 0
+    sops_rate: float = 0.0
+    neurons: int = 0
+    neuron_updates: int = 0
+    spikes: int = 0
+    firing_rate: float | None = None
+    weight_read_bytes: int = 0
+    input_read_bytes: int = 0
+    output_write_bytes: int = 0
+    state_read_bytes: int = 0
+    state_write_bytes: int = 0
+    spikes_per_step: list[int] = field(default_factory=list)
+    updates_per_step: list[int] = field(default_factory=list)
+    spikes_per_channel: list[int] = field(default_factory=list)
+    updates_per_channel: list[int] = field(default_factory=list)
+    kind_calls: dict[str, int] = field(default_factory=dict)
+    geometry: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_neuron(self) -> bool:
+        """True for spiking-neuron layers."""
+        return self.neurons > 0
+
+    @property
+    def firing_rate_per_step(self) -> list[float]:
+        """Firing rate per time step (spikes / updates at that step)."""
+        return [s / u if u else 0.0 for s, u in zip(self.spikes_per_step, self.updates_per_step)]
+
+    @property
+    def firing_rate_per_channel(self) -> list[float]:
+        """Firing rate per channel (spikes / updates of that channel)."""
+        return [s / u if u else 0.0 for s, u in zip(self.spikes_per_channel, self.updates_per_channel)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (counts are ints, rates floats)."""
+        out = asdict(self)
+        out["firing_rate_per_step"] = self.firing_rate_per_step
+        out["firing_rate_per_channel"] = self.firing_rate_per_channel
+        return out
+
+
+@dataclass
+class Totals:
+    """Model-wide sums of the per-layer counts (same units as :class:`LayerRecord`).
+
+    ``firing_rate`` is the total spikes over total neuron updates (0.0 when there are no neurons).
+    """
+
+    params: int = 0
+    macs: int = 0
+    dense_macs: int = 0
+    flops: int = 0
+    sops: int = 0
+    sops_rate: float = 0.0
+    neurons: int = 0
+    neuron_updates: int = 0
+    spikes: int = 0
+    firing_rate: float = 0.0
+    weight_read_bytes: int = 0
+    input_read_bytes: int = 0
+    output_write_bytes: int = 0
+    state_read_bytes: int = 0
+    state_write_bytes: int = 0
+
+    @classmethod
+    def from_layers(cls, layers: list[LayerRecord], params: int) -> Totals:
+        """Sum layer records; ``params`` is the model's unique parameter count."""
+        tot = cls(params=params)
+        for name in (*COUNT_FIELDS[1:], *MEMORY_FIELDS):
+            setattr(tot, name, sum(getattr(layer, name) for layer in layers))
+        tot.sops_rate = float(sum(layer.sops_rate for layer in layers))
+        tot.firing_rate = tot.spikes / tot.neuron_updates if tot.neuron_updates else 0.0
+        return tot
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def _per_sample(value: float, batch: int) -> float | int:
+    """Divide a total by the batch; stay an int when the division is exact."""
+    if isinstance(value, int) and batch and value % batch == 0:
+        return value // batch
+    return value / batch if batch else float(value)
+
+
+@dataclass
+class ProfileResult:
+    """The outcome of :func:`snnprof.profile` or :class:`snnprof.Profiler`.
+
+    Attributes:
+        model: model name (zoo name or class name).
+        layers: per-layer records in first-call order.
+        totals: sums over the layers.
+        batch_size: samples profiled (``per_sample`` divides by this).
+        time_steps: time steps per sample (1 for ANNs).
+        input_shapes: shapes of the tensors fed to the model's first call.
+        sop_convention: ``exact`` (border-aware events) — ``sops_rate`` always holds the estimate.
+        count_weighting: ``value`` (a graded input of n counts n) or ``nonzero``.
+        unsupported: modules/ops that ran but have no rule (``"name (Type)"`` strings).
+        uncalled: modules with parameters that never ran.
+        warnings: human-readable notes on anything that was not counted or is approximate.
+        config: the config dict the run came from (if any).
+        energy: filled by the CLI/energy module: ``{profile: EnergyResult.to_dict()}``.
+    """
+
+    model: str
+    layers: list[LayerRecord]
+    totals: Totals
+    batch_size: int
+    time_steps: int
+    input_shapes: list[list[int]] = field(default_factory=list)
+    sop_convention: str = "exact"
+    count_weighting: str = "value"
+    unsupported: list[str] = field(default_factory=list)
+    uncalled: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    energy: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def per_sample(self) -> dict[str, float | int]:
+        """Totals divided by the batch size (what papers quote)."""
+        tot = self.totals.to_dict()
+        out = {k: _per_sample(v, self.batch_size) for k, v in tot.items() if k not in ("firing_rate", "params")}
+        out["firing_rate"] = self.totals.firing_rate
+        return out
+
+    def layer(self, name: str) -> LayerRecord:
+        """Return the record called ``name`` (KeyError if absent)."""
+        for rec in self.layers:
+            if rec.name == name:
+                return rec
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict following schema ``snnprof.profile/1``."""
+        return {
+            "schema": SCHEMA,
+            "model": self.model,
+            "config": self.config,
+            "input_shapes": self.input_shapes,
+            "sop_convention": self.sop_convention,
+            "count_weighting": self.count_weighting,
+            "batch_size": self.batch_size,
+            "time_steps": self.time_steps,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "totals": self.totals.to_dict(),
+            "per_sample": self.per_sample,
+            "energy": self.energy,
+            "unsupported": list(self.unsupported),
+            "uncalled": list(self.uncalled),
+            "warnings": list(self.warnings),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Serialise :meth:`to_dict` as JSON."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_dataframe(self) -> Any:
+        """Per-layer table as a :class:`pandas.DataFrame` (one row per layer, scalar columns only)."""
+        import pandas as pd
+
+        scalar = [k for k in LayerRecord.__dataclass_fields__ if k not in _LIST_FIELDS]
+        rows = [{k: getattr(rec, k) for k in scalar} for rec in self.layers]
+        return pd.DataFrame(rows, columns=scalar)
+
+
+_LIST_FIELDS = frozenset(
+    {
+        "spikes_per_step",
+        "updates_per_step",
+        "spikes_per_channel",
+        "updates_per_channel",
+        "kind_calls",
+        "geometry",
+    }
+)

@@ -113,12 +113,12 @@ class LayerRecord:
     @property
     def firing_rate_per_step(self) -> list[float]:
         """Firing rate per time step (spikes / updates at that step)."""
-        return [s / u if u else 0.0 for s, u in zip(self.spikes_per_step, self.updates_per_step)]
+        return [s / u if u else 0.0 for s, u in zip(self.spikes_per_step, self.updates_per_step, strict=False)]
 
     @property
     def firing_rate_per_channel(self) -> list[float]:
         """Firing rate per channel (spikes / updates of that channel)."""
-        return [s / u if u else 0.0 for s, u in zip(self.spikes_per_channel, self.updates_per_channel)]
+        return [s / u if u else 0.0 for s, u in zip(self.spikes_per_channel, self.updates_per_channel, strict=False)]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (counts are ints, rates floats)."""

@@ -1,0 +1,21 @@
+"""Counting engine: hooks, rule registry, input-kind detection and typed results."""
+
+from __future__ import annotations
+
+from snnprof.counting.costs import Cost, NeuronActivity, Synapse
+from snnprof.counting.profiler import Profiler, profile
+from snnprof.counting.registry import list_rules, register_rule
+from snnprof.counting.results import LayerRecord, ProfileResult, Totals
+
+__all__ = [
+    "Cost",
+    "LayerRecord",
+    "NeuronActivity",
+    "ProfileResult",
+    "Profiler",
+    "Synapse",
+    "Totals",
+    "list_rules",
+    "profile",
+    "register_rule",
+]

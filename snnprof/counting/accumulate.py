@@ -1,0 +1,298 @@
+"""Per-layer accumulators: Python ints for shape-derived counts, device tensors for activity.
+
+Data-dependent quantities (input kinds, MACs vs SOPs, spikes) stay on the tensors' device as
+running sums; :func:`finalize` moves all of them to the host in one transfer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from snnprof.counting.costs import Cost, NeuronActivity, Synapse
+from snnprof.counting.kinds import DENSE, KIND_CODES, KIND_NAMES, detect_kind, events
+from snnprof.counting.results import LayerRecord
+
+__all__ = ["LayerAccumulator", "finalize"]
+
+
+@dataclass
+class _Device:
+    """Running device sums of one layer (created lazily on the first tensor's device)."""
+
+    macs: torch.Tensor
+    sops: torch.Tensor
+    sops_rate: torch.Tensor
+    spikes: torch.Tensor
+    kinds: torch.Tensor
+    step_spikes: torch.Tensor | None = None
+    channel_spikes: torch.Tensor | None = None
+
+    @classmethod
+    def on(cls, device: torch.device) -> _Device:
+        def zero(dtype: torch.dtype, n: int = 0) -> torch.Tensor:
+            return torch.zeros(n, dtype=dtype, device=device) if n else torch.zeros((), dtype=dtype, device=device)
+
+        return cls(zero(torch.int64), zero(torch.float64), zero(torch.float64), zero(torch.int64),
+                   zero(torch.int64, 4))
+
+
+def _grow(vec: torch.Tensor | None, size: int, like: torch.Tensor) -> torch.Tensor:
+    """Return ``vec`` zero-padded to at least ``size`` elements."""
+    if vec is None:
+        return torch.zeros(size, dtype=torch.int64, device=like.device)
+    if vec.numel() >= size:
+        return vec
+    return torch.cat([vec, vec.new_zeros(size - vec.numel())])
+
+
+@dataclass
+class _Evaluated:
+    macs: torch.Tensor | int
+    sops: torch.Tensor | int
+    rate: torch.Tensor | float
+    code: torch.Tensor | None
+
+
+def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool) -> tuple[Any, ...]:
+    code = torch.tensor(override, device=x.device) if override is not None else detect_kind(x)
+    ev = events(x, code, by_value)
+    total = ev.sum(dtype=torch.float64)
+    return code, ev, total, fanout(ev, total)
+
+
+def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool) -> _Evaluated:
+    """Device-side MACs, exact SOPs, rate estimate and kind code of one synaptic product."""
+    a, b = syn.operand, syn.operand_b
+    if a is None and b is None:
+        return _Evaluated(syn.dense_macs, 0, 0.0, None)
+    if a is None:  # only the second operand can carry events
+        a, b, fan_a, fan_b = b, None, syn.fanout_b, None
+    else:
+        fan_a, fan_b = syn.fanout, syn.fanout_b
+    code_a, ev_a, tot_a, sops_a = _side(a, fan_a, override, by_value)
+    is_a = code_a != DENSE
+    rate_a = syn.dense_macs * tot_a / max(a.numel(), 1)
+    if b is None or fan_b is None:
+        return _Evaluated(
+            torch.where(is_a, 0, syn.dense_macs), torch.where(is_a, sops_a, 0.0), torch.where(is_a, rate_a, 0.0), code_a
+        )
+    code_b, ev_b, tot_b, sops_b = _side(b, fan_b, None, by_value)
+    is_b = code_b != DENSE
+    both = is_a & is_b
+    pair = syn.pair(ev_a, ev_b) if syn.pair is not None else sops_a
+    sops = torch.where(both, pair, torch.where(is_a, sops_a, torch.where(is_b, sops_b, 0.0)))
+    rate_b = syn.dense_macs * tot_b / max(b.numel(), 1)
+    rate_both = rate_a * tot_b / max(b.numel(), 1)
+    rate = torch.where(both, rate_both, torch.where(is_a, rate_a, torch.where(is_b, rate_b, 0.0)))
+    macs = torch.where(is_a | is_b, 0, syn.dense_macs)
+    return _Evaluated(macs, sops, rate, torch.where(is_a | ~is_b, code_a, code_b))
+
+
+@dataclass
+class LayerAccumulator:
+    """Everything counted for one layer so far."""
+
+    name: str
+    type: str
+    params: int = 0
+    calls: int = 0
+    dense_macs: int = 0
+    flops: int = 0
+    static_macs: int = 0
+    neurons: int = 0
+    neuron_updates: int = 0
+    batch_rows: int = 0
+    multi_step: bool = False
+    max_steps: int = 0
+    single_calls: int = 0
+    weight_read_bytes: int = 0
+    input_read_bytes: int = 0
+    output_write_bytes: int = 0
+    state_read_bytes: int = 0
+    state_write_bytes: int = 0
+    synaptic: bool = False
+    step_updates: list[int] = field(default_factory=list)
+    channel_updates: list[int] = field(default_factory=list)
+    geometry: dict[str, int] = field(default_factory=dict)
+    dev: _Device | None = None
+
+    def _device(self, like: torch.Tensor) -> _Device:
+        if self.dev is None:
+            self.dev = _Device.on(like.device)
+        return self.dev
+
+    def add_cost(self, cost: Cost, override: int | None, by_value: bool, fold: int | None) -> None:
+        """Account one call's :class:`Cost` (no host sync)."""
+        self.calls += 1
+        self.flops += cost.flops
+        for i, syn in enumerate(cost.synapses):
+            self._add_synapse(syn, override, by_value, record_kind=i == 0)
+        if cost.neuron is not None:
+            self._add_neuron(cost.neuron, fold)
+        self._add_geometry(cost.geometry)
+
+    def _add_synapse(self, syn: Synapse, override: int | None, by_value: bool, record_kind: bool) -> None:
+        self.dense_macs += syn.dense_macs
+        self.flops += 2 * syn.dense_macs
+        ev = evaluate_synapse(syn, override, by_value)
+        if ev.code is None:
+            self.static_macs += syn.dense_macs
+            return
+        dev = self._device(ev.code)
+        self.synaptic = True
+        dev.macs += ev.macs
+        dev.sops += ev.sops
+        dev.sops_rate += ev.rate
+        if record_kind:
+            dev.kinds += torch.nn.functional.one_hot(ev.code, 4)
+
+    def _add_neuron(self, act: NeuronActivity, fold: int | None) -> None:
+        s = act.spikes
+        nz = s != 0
+        dev = self._device(s)
+        count = nz.sum()
+        dev.spikes += count
+        multi = act.time_dim == 0 and s.dim() >= 2
+        steps = s.shape[0] if multi else 1
+        batch = s.shape[act.batch_dim] if s.dim() > act.batch_dim else 1
+        self.multi_step = self.multi_step or multi
+        self.max_steps = max(self.max_steps, steps)
+        self.batch_rows += batch
+        self.neurons = max(self.neurons, s.numel() // max(steps * batch, 1))
+        self.neuron_updates += s.numel()
+        state = s.numel() * max(s.element_size(), 4)
+        self.state_read_bytes += state
+        self.state_write_bytes += state
+        if multi:
+            per_step = nz.reshape(steps, -1).sum(1)
+            start = 0
+        else:
+            per_step = count.reshape(1)
+            start = self.single_calls % fold if fold else self.single_calls
+            self.single_calls += 1
+        self._add_steps(per_step, start, s.numel() // steps)
+        self._add_channels(nz, act.channel_dim, count)
+
+    def _add_steps(self, per_step: torch.Tensor, start: int, updates: int) -> None:
+        dev = self.dev
+        assert dev is not None
+        end = start + per_step.numel()
+        dev.step_spikes = _grow(dev.step_spikes, end, per_step)
+        dev.step_spikes[start:end] += per_step
+        self.step_updates.extend([0] * (end - len(self.step_updates)))
+        for t in range(start, end):
+            self.step_updates[t] += updates
+
+    def _add_channels(self, nz: torch.Tensor, dim: int | None, count: torch.Tensor) -> None:
+        dev = self.dev
+        assert dev is not None
+        if dim is None:
+            per_ch, channels = count.reshape(1), 1
+        else:
+            channels = nz.shape[dim]
+            per_ch = nz.movedim(dim, 0).reshape(channels, -1).sum(1)
+        dev.channel_spikes = _grow(dev.channel_spikes, channels, per_ch)
+        dev.channel_spikes[:channels] += per_ch
+        self.channel_updates.extend([0] * (channels - len(self.channel_updates)))
+        per = nz.numel() // channels
+        for c in range(channels):
+            self.channel_updates[c] += per
+
+    def _add_geometry(self, geometry: dict[str, int]) -> None:
+        for key, value in geometry.items():
+            if key == "frames":
+                self.geometry[key] = self.geometry.get(key, 0) + value
+            else:
+                self.geometry[key] = max(self.geometry.get(key, 0), value)
+
+    def add_traffic(self, weight: int, inputs: int, outputs: int) -> None:
+        """Add memory traffic of one call (bytes)."""
+        self.weight_read_bytes += weight
+        self.input_read_bytes += inputs
+        self.output_write_bytes += outputs
+
+
+def _device_tensors(acc: LayerAccumulator) -> list[torch.Tensor]:
+    dev = acc.dev
+    if dev is None:
+        return []
+    parts = [dev.macs, dev.sops, dev.sops_rate, dev.spikes, dev.kinds]
+    parts += [t for t in (dev.step_spikes, dev.channel_spikes) if t is not None]
+    return [p.reshape(-1).to(device="cpu" if p.device.type == "cpu" else p.device, dtype=torch.float64) for p in parts]
+
+
+def _host_values(accs: list[LayerAccumulator]) -> list[list[float]]:
+    """Move every accumulator's device sums to the host in one transfer per device."""
+    flat: list[torch.Tensor] = []
+    sizes: list[list[int]] = []
+    for acc in accs:
+        parts = _device_tensors(acc)
+        sizes.append([p.numel() for p in parts])
+        flat.extend(parts)
+    if not flat:
+        return [[] for _ in accs]
+    values = torch.cat([p.cpu() for p in flat]) if len({p.device for p in flat}) > 1 else torch.cat(flat).cpu()
+    out, pos = [], 0
+    data = values.tolist()
+    for layer_sizes in sizes:
+        n = sum(layer_sizes)
+        out.append(data[pos : pos + n])
+        pos += n
+    return out
+
+
+def _kind_label(kinds: list[int], synaptic: bool) -> str:
+    if not synaptic:
+        return "n/a"
+    seen = [KIND_NAMES[i] for i, n in enumerate(kinds) if n]
+    if len(seen) == 1:
+        return seen[0]
+    return "mixed:" + "+".join(seen) if seen else "n/a"
+
+
+def _record(acc: LayerAccumulator, values: list[float], fold: int | None) -> LayerRecord:
+    rec = LayerRecord(name=acc.name, type=acc.type, calls=acc.calls, params=acc.params,
+                      dense_macs=acc.dense_macs, flops=acc.flops, macs=acc.static_macs,
+                      neurons=acc.neurons, neuron_updates=acc.neuron_updates,
+                      weight_read_bytes=acc.weight_read_bytes, input_read_bytes=acc.input_read_bytes,
+                      output_write_bytes=acc.output_write_bytes, state_read_bytes=acc.state_read_bytes,
+                      state_write_bytes=acc.state_write_bytes, geometry=dict(acc.geometry))
+    if values:
+        rec.macs += round(values[0])
+        rec.sops = round(values[1])
+        rec.sops_rate = float(values[2])
+        rec.spikes = round(values[3])
+        kinds = [round(v) for v in values[4:8]]
+        rec.kind_calls = {KIND_NAMES[i]: n for i, n in enumerate(kinds) if n}
+        rec.input_kind = _kind_label(kinds, acc.synaptic)
+        rest = [round(v) for v in values[8:]]
+        if acc.neuron_updates:
+            n_steps = len(acc.step_updates)
+            rec.spikes_per_step, rec.updates_per_step = rest[:n_steps], list(acc.step_updates)
+            rec.spikes_per_channel, rec.updates_per_channel = rest[n_steps:], list(acc.channel_updates)
+            if fold and not acc.multi_step:
+                rec.spikes_per_step, rec.updates_per_step = _fold(rec.spikes_per_step, fold), _fold(
+                    rec.updates_per_step, fold
+                )
+    if acc.neuron_updates:
+        rec.firing_rate = rec.spikes / acc.neuron_updates
+    return rec
+
+
+def _fold(values: list[int], period: int) -> list[int]:
+    out = [0] * min(period, len(values))
+    for i, v in enumerate(values):
+        out[i % period] += v
+    return out
+
+
+def finalize(accs: list[LayerAccumulator], fold: int | None) -> list[LayerRecord]:
+    """Turn accumulators into :class:`LayerRecord` objects (the run's single host sync)."""
+    values = _host_values(accs)
+    return [_record(acc, vals, fold) for acc, vals in zip(accs, values, strict=False)]
+
+
+KIND_OVERRIDE_CODES = KIND_CODES

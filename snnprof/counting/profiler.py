@@ -1,0 +1,381 @@
+"""The profiler: forward hooks on every module plus interception of functional ops.
+
+Example:
+    >>> import torch, snnprof
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+    >>> with snnprof.Profiler(net) as prof:
+    ...     for _ in range(2):
+    ...         _ = net(torch.rand(5, 4))
+    >>> prof.result().totals.dense_macs
+    120
+
+Modules with a rule are counted from their hook; everything that runs *inside* them is ignored
+(no double counting). Inside modules without a rule, functional ops (``F.linear``, ``matmul``,
+``einsum``, SDPA, elementwise arithmetic ...) are intercepted with a ``TorchFunctionMode`` and
+counted under ``"<module>/<op>"``. Nothing is written to the model: hooks are removed in
+``finally`` and all counters live in the profiler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils.hooks import RemovableHandle
+
+from snnprof.counting import rules as _rules  # noqa: F401  (registers the built-in rules)
+from snnprof.counting.accumulate import LayerAccumulator, finalize
+from snnprof.counting.costs import Cost
+from snnprof.counting.kinds import KIND_CODES
+from snnprof.counting.registry import find_module_rule, find_op_rule
+from snnprof.counting.results import ProfileResult, Totals
+from snnprof.counting.rules._util import first_tensor
+from snnprof.counting.rules.elementwise import classify_op, op_name
+from snnprof.errors import UncountedOpsError
+
+__all__ = ["Profiler", "profile"]
+
+logger = logging.getLogger(__name__)
+
+Inputs = torch.Tensor | tuple[Any, ...] | Mapping[str, Any]
+
+
+def _tensor_bytes(value: Any) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
+
+
+def _param_bytes(module: nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+@dataclass
+class _Frame:
+    """One active module call on the profiler's stack."""
+
+    module: nn.Module
+    name: str
+    rule: Any
+    suppressed: bool
+    op_index: dict[str, int] = field(default_factory=dict)
+    ops_seen: int = 0
+
+    def next_key(self, op: str) -> str:
+        k = self.op_index.get(op, 0)
+        self.op_index[op] = k + 1
+        return f"{self.name or '(root)'}/{op}.{k}"
+
+
+class _OpInterceptor(TorchFunctionMode):
+    """Forwards every torch function call to the profiler after running it."""
+
+    def __init__(self, owner: Profiler) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if not self.owner._busy and self.owner._stack:
+            self.owner._on_op(func, args, kwargs, out)
+        return out
+
+
+class Profiler:
+    """Counts MACs, FLOPs, SOPs, spikes and memory traffic per layer over any number of calls.
+
+    Args:
+        model: the network (never modified).
+        sop_convention: ``"exact"`` (border-aware event counting; the ``sops_rate`` estimate is
+            always reported alongside).
+        strict: raise :class:`~snnprof.errors.UncountedOpsError` from :meth:`result` when a module
+            or op ran without a rule, or a module with parameters never ran.
+        time_steps: time steps per sample. Inferred when omitted (multi-step ``[T, B, ...]`` neuron
+            inputs, or the number of calls of an online single-step loop over one batch).
+        batch_size: samples profiled (``per_sample`` divides by it). Inferred when omitted.
+        overrides: ``{layer name: kind}`` forcing the input kind (spike/count/ternary/dense).
+        count_weighting: ``"value"`` (a graded input n counts n SOPs) or ``"nonzero"`` (1 each).
+        model_name: name stored in the result (default: the model's class name).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        sop_convention: str = "exact",
+        strict: bool = False,
+        time_steps: int | None = None,
+        batch_size: int | None = None,
+        overrides: Mapping[str, str] | None = None,
+        count_weighting: str = "value",
+        model_name: str | None = None,
+    ) -> None:
+        if sop_convention != "exact":
+            raise ValueError(f"sop_convention must be 'exact' (got {sop_convention!r}); sops_rate is always reported")
+        if count_weighting not in ("value", "nonzero"):
+            raise ValueError(f"count_weighting must be 'value' or 'nonzero', got {count_weighting!r}")
+        bad = {k: v for k, v in (overrides or {}).items() if v not in KIND_CODES}
+        if bad:
+            raise ValueError(f"unknown input kinds in overrides: {bad}; expected one of {sorted(KIND_CODES)}")
+        self.model = model
+        self.strict = strict
+        self.sop_convention = sop_convention
+        self.count_weighting = count_weighting
+        self.time_steps = time_steps
+        self.batch_size = batch_size
+        self.overrides = {k: KIND_CODES[v] for k, v in (overrides or {}).items()}
+        self.model_name = model_name or type(model).__name__
+        self._reset()
+
+    def _reset(self) -> None:
+        self._accs: dict[str, LayerAccumulator] = {}
+        self._stack: list[_Frame] = []
+        self._busy = False
+        self._handles: list[RemovableHandle] = []
+        self._names: dict[int, str] = {}
+        self._called: set[int] = set()
+        self._ruled_called: set[str] = set()
+        self._unsupported: dict[str, None] = {}
+        self._warnings: dict[str, None] = {}
+        self._root_calls = 0
+        self._root_rows = 0
+        self._input_shapes: list[list[int]] = []
+        self._func_params: dict[str, set[int]] = {}
+        self._mode: _OpInterceptor | None = None
+        self._fastpath: bool | None = None
+
+    # ----------------------------------------------------------------- context management
+    def __enter__(self) -> Profiler:
+        self._reset()
+        try:
+            self._attach()
+        except BaseException:
+            self._detach()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._detach()
+
+    def _attach(self) -> None:
+        self._names = {}
+        for name, module in self.model.named_modules(remove_duplicate=True):
+            self._names[id(module)] = name
+            self._handles.append(module.register_forward_pre_hook(self._pre_hook, with_kwargs=True))
+            self._handles.append(
+                module.register_forward_hook(self._post_hook, with_kwargs=True, always_call=True)
+            )
+        self._fastpath = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        self._mode = _OpInterceptor(self)
+        self._mode.__enter__()
+
+    def _detach(self) -> None:
+        try:
+            if self._mode is not None:
+                self._mode.__exit__(None, None, None)
+        finally:
+            self._mode = None
+            for handle in self._handles:
+                handle.remove()
+            self._handles = []
+            if self._fastpath is not None:
+                torch.backends.mha.set_fastpath_enabled(self._fastpath)
+                self._fastpath = None
+            self._stack = []
+
+    # ----------------------------------------------------------------- hooks
+    def _pre_hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        parent = self._stack[-1] if self._stack else None
+        suppressed = parent is not None and (parent.suppressed or parent.rule is not None)
+        name = self._names.get(id(module), type(module).__name__)
+        rule = None if suppressed else find_module_rule(type(module))
+        self._stack.append(_Frame(module, name, rule, suppressed))
+        self._called.add(id(module))
+        if module is self.model:
+            self._on_root(args, kwargs)
+
+    def _on_root(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._root_calls += 1
+        first = first_tensor(args) if args else first_tensor(kwargs)
+        if first is not None and first.dim() > 0:
+            self._root_rows += first.shape[0]
+        if not self._input_shapes:
+            values = list(args) + list(kwargs.values())
+            self._input_shapes = [list(v.shape) for v in values if isinstance(v, torch.Tensor)]
+
+    def _post_hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        if not self._stack or self._stack[-1].module is not module:
+            return
+        frame = self._stack.pop()
+        if frame.suppressed:
+            return
+        if frame.rule is None:
+            self._check_leaf(frame, output)
+            return
+        self._ruled_called.add(frame.name)
+        cost = self._run_rule(frame.rule, (module, args, kwargs, output), frame.name, type(module).__name__)
+        if cost is not None:
+            acc = self._acc(frame.name, type(module).__name__, module)
+            acc.add_traffic(_param_bytes(module), _tensor_bytes(args) + _tensor_bytes(kwargs), _tensor_bytes(output))
+
+    def _check_leaf(self, frame: _Frame, output: Any) -> None:
+        """A leaf module without a rule in which no op was seen did work we cannot count."""
+        leaf = next(iter(frame.module.children()), None) is None
+        if leaf and frame.ops_seen == 0 and first_tensor(output) is not None:
+            self._unsupported[f"{frame.name} ({type(frame.module).__name__})"] = None
+
+    def _run_rule(self, rule: Any, call: tuple[Any, ...], name: str, type_name: str) -> Cost | None:
+        self._busy = True
+        try:
+            with torch.no_grad():
+                cost = rule(*call)
+                acc = self._acc(name, type_name, call[0] if isinstance(call[0], nn.Module) else None)
+                acc.add_cost(cost, self._override(name), self.count_weighting == "value", self.time_steps)
+            for warning in cost.warnings:
+                self._warnings[warning] = None
+            return cost
+        except Exception as err:  # noqa: BLE001  (a rule must never break the user's forward)
+            self._unsupported[f"{name} ({type_name})"] = None
+            self._warnings[f"rule for {type_name} failed on {name}: {err}"] = None
+            logger.debug("rule failure", exc_info=True)
+            return None
+        finally:
+            self._busy = False
+
+    def _override(self, name: str) -> int | None:
+        if name in self.overrides:
+            return self.overrides[name]
+        base = name.split("/", 1)[0]
+        return self.overrides.get(base) if "/" in name else None
+
+    def _acc(self, name: str, type_name: str, module: nn.Module | None) -> LayerAccumulator:
+        acc = self._accs.get(name)
+        if acc is None:
+            params = sum(p.numel() for p in module.parameters()) if module is not None else 0
+            acc = self._accs[name] = LayerAccumulator(name=name, type=type_name, params=params)
+        return acc
+
+    # ----------------------------------------------------------------- functional ops
+    def _on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        frame = self._stack[-1]
+        if frame.suppressed or frame.rule is not None:
+            return
+        frame.ops_seen += 1
+        found = find_op_rule(func)
+        if found is not None:
+            rule, short = found
+            key = frame.next_key(short)
+            if self._run_rule(rule, (args, kwargs, out), key, short) is not None:
+                self._op_traffic(key, args, kwargs, out)
+            return
+        kind, flops = classify_op(func, args, out)
+        if kind == "elementwise" and flops:
+            name = op_name(func)
+            key = f"{frame.name or '(root)'}/{name}"
+            acc = self._acc(key, name, None)
+            acc.calls += 1
+            acc.flops += flops
+        elif kind == "unsupported":
+            self._unsupported[f"{frame.name or '(root)'}/{op_name(func)} (op)"] = None
+
+    def _op_traffic(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        acc = self._accs[key]
+        seen = self._func_params.setdefault(key, set())
+        params = [a for a in (*args, *kwargs.values()) if isinstance(a, nn.Parameter)]
+        acc.params += sum(p.numel() for p in params if id(p) not in seen)
+        seen.update(id(p) for p in params)
+        weight = sum(p.numel() * p.element_size() for p in params)
+        acts = _tensor_bytes(args) + _tensor_bytes(kwargs) - weight
+        acc.add_traffic(weight, acts, _tensor_bytes(out))
+
+    # ----------------------------------------------------------------- result
+    def _uncalled(self) -> list[str]:
+        out = []
+        for name, module in self.model.named_modules():
+            if id(module) in self._called or next(iter(module.parameters(recurse=False)), None) is None:
+                continue
+            if any(r == "" or name.startswith(r + ".") for r in self._ruled_called):
+                continue
+            out.append(name)
+        return out
+
+    def _infer_steps(self, accs: list[LayerAccumulator]) -> int:
+        if self.time_steps is not None:
+            return self.time_steps
+        neurons = [a for a in accs if a.neuron_updates]
+        multi = [a.max_steps for a in neurons if a.multi_step]
+        if multi:
+            return max(multi)
+        if neurons and self._root_calls:
+            calls = max(a.single_calls for a in neurons)
+            ratio = calls // self._root_calls
+            return self._root_calls if ratio <= 1 else ratio
+        return 1
+
+    def _infer_batch(self, accs: list[LayerAccumulator], steps: int) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        for acc in accs:
+            if acc.neuron_updates:
+                rows = acc.batch_rows if acc.multi_step else acc.batch_rows // max(steps, 1)
+                return max(rows, 1)
+        return max(self._root_rows, 1)
+
+    def result(self) -> ProfileResult:
+        """Finish counting (one host sync) and return the :class:`ProfileResult`.
+
+        Raises:
+            UncountedOpsError: ``strict=True`` and something ran without a rule.
+        """
+        accs = list(self._accs.values())
+        steps = self._infer_steps(accs)
+        layers = finalize(accs, steps if self.time_steps is not None or not any(a.multi_step for a in accs) else None)
+        uncalled = self._uncalled()
+        unsupported = list(self._unsupported)
+        if self.strict and (unsupported or uncalled):
+            raise UncountedOpsError(unsupported, uncalled)
+        warnings = list(self._warnings)
+        if unsupported:
+            warnings.append("not counted (no rule): " + ", ".join(unsupported))
+        if uncalled:
+            warnings.append("modules with parameters that never ran: " + ", ".join(uncalled))
+        params = sum(p.numel() for p in self.model.parameters())
+        return ProfileResult(
+            model=self.model_name, layers=layers, totals=Totals.from_layers(layers, params),
+            batch_size=self._infer_batch(accs, steps), time_steps=steps, input_shapes=self._input_shapes,
+            sop_convention=self.sop_convention, count_weighting=self.count_weighting,
+            unsupported=unsupported, uncalled=uncalled, warnings=warnings,
+        )
+
+
+def _call(model: nn.Module, inputs: Inputs) -> Any:
+    if isinstance(inputs, Mapping):
+        return model(**inputs)
+    if isinstance(inputs, tuple):
+        return model(*inputs)
+    return model(inputs)
+
+
+def profile(model: nn.Module, inputs: Inputs, **kwargs: Any) -> ProfileResult:
+    """Profile one call ``model(inputs)``; keyword arguments as for :class:`Profiler`.
+
+    Args:
+        model: the network.
+        inputs: a tensor, a tuple of positional tensors, or a dict of keyword tensors.
+        **kwargs: ``sop_convention``, ``strict``, ``time_steps``, ``batch_size``, ``overrides``,
+            ``count_weighting``, ``model_name``.
+    """
+    with Profiler(model, **kwargs) as prof:
+        _call(model, inputs)
+    return prof.result()

@@ -1,0 +1,50 @@
+"""Small shape helpers shared by the rules."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+__all__ = ["arg", "first_tensor", "numel", "out_tensor", "prod"]
+
+
+def prod(values: Iterable[int]) -> int:
+    """Integer product (1 for an empty iterable)."""
+    return math.prod(int(v) for v in values)
+
+
+def arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, default: Any = None) -> Any:
+    """Positional-or-keyword argument lookup."""
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+def first_tensor(value: Any) -> torch.Tensor | None:
+    """The first tensor found in ``value`` (a tensor, or nested tuples/lists/dicts)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            found = first_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+def out_tensor(output: Any) -> torch.Tensor:
+    """The main output tensor of a call (first tensor of a tuple output)."""
+    found = first_tensor(output)
+    if found is None:
+        raise TypeError("rule expected a tensor output")
+    return found
+
+
+def numel(t: torch.Tensor | None) -> int:
+    """Element count, 0 for ``None``."""
+    return 0 if t is None else t.numel()

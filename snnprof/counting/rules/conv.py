@@ -1,0 +1,173 @@
+"""Convolutions (1-3 d, transposed included): dense MACs and exact border-aware SOPs.
+
+Dense MACs: ``N * C_out * prod(out_spatial) * C_in/groups * prod(kernel)`` (transposed:
+``N * C_in * prod(in_spatial) * C_out/groups * prod(kernel)``, i.e. every input pixel scatters a
+kernel). Bias adds one op per output element (counted in ``flops``).
+
+Exact SOPs: each input event is charged once per (output position, output channel) it actually
+reaches, honouring padding (and non-zero padding modes), stride, dilation, groups and output
+cropping. Computed as a conv of the channel-summed events with an all-ones kernel per group, times
+``C_out / groups``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snnprof.counting.costs import Cost, Synapse
+from snnprof.counting.registry import register_rule
+from snnprof.counting.rules._util import arg, out_tensor, prod
+
+__all__ = ["ConvSpec", "conv_cost"]
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """Hyper-parameters of one convolution call (``weight_shape`` as stored by torch)."""
+
+    dims: int
+    weight_shape: tuple[int, ...]
+    stride: Any = 1
+    padding: Any = 0
+    dilation: Any = 1
+    groups: int = 1
+    transposed: bool = False
+    output_padding: Any = 0
+    padding_mode: str = "zeros"
+    bias: bool = False
+
+    @property
+    def kernel(self) -> tuple[int, ...]:
+        """Kernel extent per spatial dimension."""
+        return tuple(self.weight_shape[2:])
+
+    @property
+    def channels(self) -> tuple[int, int]:
+        """``(C_in, C_out)``."""
+        if self.transposed:
+            return self.weight_shape[0], self.weight_shape[1] * self.groups
+        return self.weight_shape[1] * self.groups, self.weight_shape[0]
+
+
+def _group_events(ev: torch.Tensor, spec: ConvSpec) -> torch.Tensor:
+    """Sum events over the input channels of each group: ``[N, G, *spatial]``."""
+    c_in = spec.channels[0]
+    spatial = ev.shape[ev.dim() - spec.dims :]
+    flat = ev.reshape(-1, spec.groups, c_in // spec.groups, *spatial)
+    return flat.sum(2)
+
+
+def _padded(grouped: torch.Tensor, spec: ConvSpec) -> tuple[torch.Tensor, Any]:
+    """Apply non-zero padding modes explicitly (their pads are copies of real inputs)."""
+    if spec.padding_mode == "zeros" or isinstance(spec.padding, str):
+        return grouped, spec.padding
+    pads = spec.padding if isinstance(spec.padding, (tuple, list)) else (spec.padding,) * spec.dims
+    torch_pads = [p for p in reversed(pads) for _ in range(2)]
+    return F.pad(grouped, torch_pads, mode=spec.padding_mode), 0
+
+
+def _exact_fanout(spec: ConvSpec) -> Any:
+    """Build ``events -> accumulates`` for this convolution."""
+    c_out = spec.channels[1]
+
+    def fanout(ev: torch.Tensor, _total: torch.Tensor) -> torch.Tensor:
+        grouped = _group_events(ev, spec)
+        ones = torch.ones((spec.groups, 1, *spec.kernel), dtype=grouped.dtype, device=grouped.device)
+        if spec.transposed:
+            reach = _CONV_T[spec.dims](
+                grouped, ones, stride=spec.stride, padding=spec.padding,
+                output_padding=spec.output_padding, groups=spec.groups, dilation=spec.dilation,
+            )
+        else:
+            src, padding = _padded(grouped, spec)
+            reach = _CONV[spec.dims](
+                src, ones, stride=spec.stride, padding=padding, dilation=spec.dilation, groups=spec.groups
+            )
+        return reach.sum(dtype=torch.float64) * (c_out // spec.groups)
+
+    return fanout
+
+
+def conv_cost(x: torch.Tensor, out: torch.Tensor, spec: ConvSpec) -> Cost:
+    """Cost of one convolution call.
+
+    Args:
+        x: input ``[*batch, C_in, *spatial]`` (leading dims are flattened into frames).
+        out: output ``[*batch, C_out, *out_spatial]``.
+        spec: the convolution's hyper-parameters.
+    """
+    c_in, c_out = spec.channels
+    k = prod(spec.kernel)
+    if spec.transposed:
+        frames = x.numel() // (c_in * prod(x.shape[x.dim() - spec.dims :]))
+        positions = prod(x.shape[x.dim() - spec.dims :])
+        dense = frames * positions * c_in * (c_out // spec.groups) * k
+    else:
+        positions = prod(out.shape[out.dim() - spec.dims :])
+        frames = out.numel() // (c_out * positions)
+        dense = frames * positions * c_out * (c_in // spec.groups) * k
+    out_positions = prod(out.shape[out.dim() - spec.dims :])
+    geometry = {
+        "in_channels": c_in // spec.groups,
+        "out_channels": c_out,
+        "kernel_elems": k,
+        "out_positions": out_positions,
+        "frames": frames,
+    }
+    synapse = Synapse(dense_macs=dense, operand=x, fanout=_exact_fanout(spec))
+    return Cost(flops=out.numel() if spec.bias else 0, synapses=(synapse,), geometry=geometry)
+
+
+def _module_spec(module: nn.modules.conv._ConvNd) -> ConvSpec:
+    return ConvSpec(
+        dims=len(module.kernel_size), weight_shape=tuple(module.weight.shape), stride=module.stride,
+        padding=module.padding, dilation=module.dilation, groups=module.groups,
+        transposed=module.transposed, output_padding=module.output_padding,
+        padding_mode=module.padding_mode, bias=module.bias is not None,
+    )
+
+
+@register_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+def conv_module(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """Conv/ConvTranspose 1-3d modules (any leading batch dims, e.g. SpikingJelly ``[T, B, ...]``)."""
+    x = arg(args, kwargs, 0, "input")
+    return conv_cost(x, out_tensor(output), _module_spec(module))
+
+
+def _functional_spec(dims: int, transposed: bool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ConvSpec:
+    weight = arg(args, kwargs, 1, "weight")
+    bias = arg(args, kwargs, 2, "bias")
+    if transposed:
+        stride, padding = arg(args, kwargs, 3, "stride", 1), arg(args, kwargs, 4, "padding", 0)
+        out_pad, groups = arg(args, kwargs, 5, "output_padding", 0), arg(args, kwargs, 6, "groups", 1)
+        dilation = arg(args, kwargs, 7, "dilation", 1)
+    else:
+        stride, padding = arg(args, kwargs, 3, "stride", 1), arg(args, kwargs, 4, "padding", 0)
+        dilation, groups, out_pad = arg(args, kwargs, 5, "dilation", 1), arg(args, kwargs, 6, "groups", 1), 0
+    return ConvSpec(
+        dims=dims, weight_shape=tuple(weight.shape), stride=stride, padding=padding, dilation=dilation,
+        groups=groups, transposed=transposed, output_padding=out_pad, bias=bias is not None,
+    )
+
+
+def _make_functional(dims: int, transposed: bool) -> Any:
+    def rule(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+        spec = _functional_spec(dims, transposed, args, kwargs)
+        return conv_cost(arg(args, kwargs, 0, "input"), out_tensor(output), spec)
+
+    rule.__name__ = f"conv{'_transpose' if transposed else ''}{dims}d_op"
+    rule.__doc__ = f"Functional {'transposed ' if transposed else ''}{dims}-d convolution."
+    return rule
+
+
+for _dims in (1, 2, 3):
+    register_rule(_CONV[_dims])(_make_functional(_dims, False))
+    register_rule(_CONV_T[_dims])(_make_functional(_dims, True))

@@ -1,0 +1,181 @@
+"""Linear maps on N-d input, Bilinear, and the matmul family (mm, bmm, matmul, @, einsum ...).
+
+Linear: dense MACs = ``rows * in * out`` with ``rows`` = product of all leading dims; exact SOPs =
+events x ``out`` (every input event reaches every output). Bias: one op per output element.
+
+matmul ``A[..., n, k] @ B[..., k, m]``: dense MACs = ``batch * n * k * m``; events of ``A`` reach
+``m`` outputs each, events of ``B`` reach ``n`` (times broadcast factors); when both operands carry
+events, only coinciding pairs accumulate: ``sum_k colsum(A)_k * rowsum(B)_k``. Parameters are never
+treated as event operands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snnprof.counting.costs import Cost, EventFn, Synapse
+from snnprof.counting.registry import register_rule
+from snnprof.counting.rules._util import arg, out_tensor, prod
+
+__all__ = ["linear_cost", "matmul_cost"]
+
+
+def _times(factor: int) -> EventFn:
+    def fanout(_ev: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+        return total * factor
+
+    return fanout
+
+
+def linear_cost(x: torch.Tensor, weight_shape: tuple[int, ...], has_bias: bool, out: torch.Tensor) -> Cost:
+    """Cost of ``y = x W^T (+ b)`` with ``W`` of shape ``[out, in]``."""
+    out_f, in_f = (weight_shape[0], weight_shape[1]) if len(weight_shape) == 2 else (1, weight_shape[0])
+    rows = x.numel() // in_f if in_f else 0
+    synapse = Synapse(dense_macs=rows * in_f * out_f, operand=x, fanout=_times(out_f))
+    geometry = {"in_channels": in_f, "out_channels": out_f, "kernel_elems": 1, "out_positions": 1, "frames": rows}
+    return Cost(flops=out.numel() if has_bias else 0, synapses=(synapse,), geometry=geometry)
+
+
+@register_rule(nn.Linear)
+def linear_module(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``nn.Linear`` (and subclasses) on input of any rank."""
+    x = arg(args, kwargs, 0, "input")
+    return linear_cost(x, tuple(module.weight.shape), module.bias is not None, out_tensor(output))
+
+
+@register_rule(F.linear)
+def linear_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``F.linear(x, W, b)``."""
+    weight, bias = arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias")
+    return linear_cost(arg(args, kwargs, 0, "input"), tuple(weight.shape), bias is not None, out_tensor(output))
+
+
+def _bilinear_cost(x1: torch.Tensor, weight_shape: tuple[int, ...], has_bias: bool, out: torch.Tensor) -> Cost:
+    out_f, in1, in2 = weight_shape
+    rows = x1.numel() // in1
+    # y_k = x1^T A_k x2: in1*in2 MACs for A_k x2, then in1 for the dot with x1 (always dense MACs).
+    dense = rows * out_f * (in1 * in2 + in1)
+    return Cost(flops=out.numel() if has_bias else 0, synapses=(Synapse(dense_macs=dense),))
+
+
+@register_rule(nn.Bilinear)
+def bilinear_module(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``nn.Bilinear``: multiplicative, so always counted as dense MACs."""
+    x1 = arg(args, kwargs, 0, "input1")
+    return _bilinear_cost(x1, tuple(module.weight.shape), module.bias is not None, out_tensor(output))
+
+
+@register_rule(F.bilinear)
+def bilinear_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``F.bilinear``: always dense MACs."""
+    weight, bias = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")
+    return _bilinear_cost(arg(args, kwargs, 0, "input1"), tuple(weight.shape), bias is not None, out_tensor(output))
+
+
+def _activity(t: torch.Tensor) -> torch.Tensor | None:
+    return None if isinstance(t, nn.Parameter) else t
+
+
+def _pair(a2: torch.Tensor, b2: torch.Tensor) -> Any:
+    def pair(ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
+        col = ev_a.reshape(a2.shape).sum(-2, dtype=torch.float64)  # [..., k]
+        row = ev_b.reshape(b2.shape).sum(-1, dtype=torch.float64)  # [..., k]
+        return (col * row).sum()
+
+    return pair
+
+
+def matmul_cost(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> Cost:
+    """Cost of ``torch.matmul(a, b)`` with numpy broadcasting and 1-d operands."""
+    a2 = a.unsqueeze(0) if a.dim() == 1 else a
+    b2 = b.unsqueeze(-1) if b.dim() == 1 else b
+    n, k, m = a2.shape[-2], a2.shape[-1], b2.shape[-1]
+    batch = prod(torch.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]))
+    rep_a = batch // max(prod(a2.shape[:-2]), 1)
+    rep_b = batch // max(prod(b2.shape[:-2]), 1)
+    synapse = Synapse(
+        dense_macs=batch * n * k * m,
+        operand=_activity(a), fanout=_times(m * rep_a),
+        operand_b=_activity(b), fanout_b=_times(n * rep_b),
+        pair=_pair(a2, b2) if rep_a == rep_b == 1 else None,
+    )
+    return Cost(synapses=(synapse,), geometry={"in_channels": k, "out_channels": m, "kernel_elems": 1,
+                                               "out_positions": 1, "frames": batch * n})
+
+
+@register_rule(torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, name="matmul")
+def matmul_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``torch.matmul`` / ``@``."""
+    return matmul_cost(arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "other"), out_tensor(output))
+
+
+@register_rule(torch.Tensor.__rmatmul__, name="matmul")
+def rmatmul_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``b.__rmatmul__(a)`` = ``a @ b``."""
+    return matmul_cost(args[1], args[0], out_tensor(output))
+
+
+@register_rule(torch.mm, torch.Tensor.mm, torch.bmm, torch.Tensor.bmm, name="mm")
+def mm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``mm`` / ``bmm``."""
+    return matmul_cost(arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "mat2"), out_tensor(output))
+
+
+@register_rule(torch.addmm, torch.Tensor.addmm, torch.baddbmm, torch.Tensor.baddbmm, name="addmm")
+def addmm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``addmm`` / ``baddbmm``: the product plus one add per output element."""
+    out = out_tensor(output)
+    cost = matmul_cost(arg(args, kwargs, 1, "mat1"), arg(args, kwargs, 2, "mat2"), out)
+    cost.flops = out.numel()
+    return cost
+
+
+def _einsum_operands(args: tuple[Any, ...]) -> tuple[str, list[torch.Tensor]]:
+    eq = args[0]
+    ops = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
+    return eq.replace(" ", ""), ops
+
+
+def _letter_sizes(inputs: list[str], ops: list[torch.Tensor]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for spec, t in zip(inputs, ops, strict=False):
+        for letter, size in zip(spec, t.shape, strict=False):
+            sizes[letter] = max(sizes.get(letter, 1), int(size))
+    return sizes
+
+
+@register_rule(torch.einsum, name="einsum")
+def einsum_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``torch.einsum``: MACs = product of all index sizes per pairwise contraction (left to right).
+
+    Two-operand einsums get exact SOPs: an event of one operand reaches every index that only the
+    other operand has. Ellipsis equations fall back to ``torch.matmul``-style dense counting.
+    """
+    eq, ops = _einsum_operands(args)
+    lhs = eq.split("->")[0]
+    inputs = lhs.split(",")
+    if "." in eq or len(inputs) != len(ops):
+        out = out_tensor(output)
+        return Cost(synapses=(Synapse(dense_macs=prod(t.numel() for t in ops) // max(out.numel(), 1)),),
+                    warnings=(f"einsum '{eq}' with ellipsis counted approximately",))
+    sizes = _letter_sizes(inputs, ops)
+    if len(ops) == 1:
+        return Cost(flops=ops[0].numel())
+    if len(ops) > 2:
+        dense, acc = 0, set(inputs[0])
+        for spec in inputs[1:]:
+            acc |= set(spec)
+            dense += prod(sizes[c] for c in acc)
+        return Cost(synapses=(Synapse(dense_macs=dense),))
+    a_only = prod(sizes[c] for c in set(inputs[0]) - set(inputs[1]))
+    b_only = prod(sizes[c] for c in set(inputs[1]) - set(inputs[0]))
+    synapse = Synapse(
+        dense_macs=prod(sizes.values()),
+        operand=_activity(ops[0]), fanout=_times(b_only),
+        operand_b=_activity(ops[1]), fanout_b=_times(a_only),
+    )
+    return Cost(synapses=(synapse,))

@@ -1,0 +1,100 @@
+"""Spiking neurons: SpikingJelly nodes (any neuron, step mode, backend), snnTorch and norse.
+
+Each call reports neurons, neuron updates (= input elements), spikes (nonzero outputs), and
+spikes per time step and per channel. Multi-step calls take ``[T, B, ...]``; single-step calls are
+one time step each. Elementwise ops per update: IF 3 (integrate, compare, reset), LIF and
+ParametricLIF 5 (leak, integrate, compare, reset), other SpikingJelly nodes 4 (generic estimate,
+flagged in the warnings). The optional rules for snnTorch ``Leaky``/``Synaptic`` (5 and 7) and norse
+``LIF``/``LIFCell`` (7) register only when those packages import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from spikingjelly.activation_based import neuron as sj_neuron
+from torch import nn
+
+from snnprof.counting.costs import Cost, NeuronActivity
+from snnprof.counting.registry import register_rule
+from snnprof.counting.rules._util import out_tensor
+
+__all__: list[str] = []
+
+logger = logging.getLogger(__name__)
+
+
+def _sj_cost(module: nn.Module, output: Any, flops_per_update: int, warning: str = "") -> Cost:
+    spikes = out_tensor(output)
+    time_dim = 0 if getattr(module, "step_mode", "s") == "m" else None
+    activity = NeuronActivity(spikes=spikes, time_dim=time_dim, flops_per_update=flops_per_update)
+    return Cost(flops=flops_per_update * spikes.numel(), neuron=activity, warnings=(warning,) if warning else ())
+
+
+@register_rule(sj_neuron.IFNode)
+def sj_if(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """SpikingJelly IFNode: 3 ops per update."""
+    return _sj_cost(module, output, 3)
+
+
+@register_rule(sj_neuron.LIFNode, sj_neuron.ParametricLIFNode)
+def sj_lif(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """SpikingJelly LIFNode / ParametricLIFNode: 5 ops per update."""
+    return _sj_cost(module, output, 5)
+
+
+@register_rule(sj_neuron.BaseNode)
+def sj_generic(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """Any other SpikingJelly node: spikes and updates exact, 4 ops per update (estimate)."""
+    return _sj_cost(module, output, 4, f"{type(module).__name__}: 4 ops per neuron update assumed")
+
+
+def _optional(module_name: str, attr: str) -> type | None:
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except Exception:  # noqa: BLE001  (optional extra missing or broken: no rule)
+        return None
+
+
+def _snntorch_cost(module: nn.Module, output: Any, flops_per_update: int) -> Cost:
+    spikes = out_tensor(output)
+    activity = NeuronActivity(spikes=spikes, time_dim=None, flops_per_update=flops_per_update)
+    return Cost(flops=flops_per_update * spikes.numel(), neuron=activity)
+
+
+def _register_optional() -> None:
+    leaky, synaptic = _optional("snntorch", "Leaky"), _optional("snntorch", "Synaptic")
+    if leaky is not None:
+        register_rule(leaky)(_snn_leaky)
+    if synaptic is not None:
+        register_rule(synaptic)(_snn_synaptic)
+    for name, multi in (("LIF", True), ("LIFCell", False)):
+        klass = _optional("norse.torch", name)
+        if klass is not None:
+            register_rule(klass)(_norse_rule(multi))
+
+
+def _snn_leaky(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """SnnTorch Leaky (single step): 5 ops per update."""
+    return _snntorch_cost(module, output, 5)
+
+
+def _snn_synaptic(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """SnnTorch Synaptic (single step): 7 ops per update."""
+    return _snntorch_cost(module, output, 7)
+
+
+def _norse_rule(multi: bool) -> Any:
+    def rule(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+        spikes = out_tensor(output)
+        activity = NeuronActivity(spikes=spikes, time_dim=0 if multi else None, flops_per_update=7)
+        return Cost(flops=7 * spikes.numel(), neuron=activity)
+
+    rule.__name__ = "norse_lif" if multi else "norse_lif_cell"
+    rule.__doc__ = f"norse {'LIF (multi-step, [T, B, ...])' if multi else 'LIFCell (single step)'}: 7 ops per update."
+    return rule
+
+
+_register_optional()

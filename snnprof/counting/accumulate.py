@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from snnprof.counting.costs import Cost, NeuronActivity, Synapse
-from snnprof.counting.kinds import DENSE, KIND_CODES, KIND_NAMES, detect_kind, events
+from snnprof.counting.kinds import DENSE, KIND_CODES, KIND_NAMES, classify, events
 from snnprof.counting.results import LayerRecord
 
 __all__ = ["LayerAccumulator", "finalize"]
@@ -35,14 +35,43 @@ class _Device:
         def zero(dtype: torch.dtype, n: int = 0) -> torch.Tensor:
             return torch.zeros(n, dtype=dtype, device=device) if n else torch.zeros((), dtype=dtype, device=device)
 
-        return cls(zero(torch.int64), zero(torch.float64), zero(torch.float64), zero(torch.int64),
+        return cls(zero(torch.int64), zero(torch.float64), zero(torch.float64), zero(torch.float64),
                    zero(torch.int64, 4))
 
 
+_EXACT_F32 = 1 << 24  # float32 sums of 0/1 values are exact below this many terms
+
+
+def _indicator(s: torch.Tensor) -> torch.Tensor:
+    """1.0 where ``s`` is nonzero (a spike), as float: fast float kernels instead of bool ones."""
+    if s.dtype == torch.bool:
+        return s.to(torch.float32)
+    sf = s if s.dtype in (torch.float32, torch.float64) else s.to(torch.float32)
+    return sf.abs().sign_()
+
+
+def _exact_sum(x: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
+    """Sum of 0/1 values over ``dim`` as float64, exact (float32 accumulation when provably exact)."""
+    dims = (dim,) if isinstance(dim, int) else dim
+    reduced = 1
+    for d in dims:
+        reduced *= x.shape[d]
+    dtype = x.dtype if reduced < _EXACT_F32 else torch.float64
+    return x.sum(dim, dtype=dtype).to(torch.float64)
+
+
+def _per_channel(fired: torch.Tensor, dim: int | None) -> tuple[torch.Tensor, int]:
+    """Spikes per channel (float64 vector) and the channel count."""
+    if dim is None:
+        return _exact_sum(fired.reshape(1, -1), 1), 1
+    others = tuple(d for d in range(fired.dim()) if d != dim)
+    return _exact_sum(fired, others), fired.shape[dim]
+
+
 def _grow(vec: torch.Tensor | None, size: int, like: torch.Tensor) -> torch.Tensor:
-    """Return ``vec`` zero-padded to at least ``size`` elements."""
+    """Return ``vec`` zero-padded to at least ``size`` elements (float64 accumulators)."""
     if vec is None:
-        return torch.zeros(size, dtype=torch.int64, device=like.device)
+        return torch.zeros(size, dtype=torch.float64, device=like.device)
     if vec.numel() >= size:
         return vec
     return torch.cat([vec, vec.new_zeros(size - vec.numel())])
@@ -57,8 +86,11 @@ class _Evaluated:
 
 
 def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool) -> tuple[Any, ...]:
-    code = torch.tensor(override, device=x.device) if override is not None else detect_kind(x)
-    ev = events(x, code, by_value)
+    if override is not None:
+        code, peak = torch.tensor(override, device=x.device), None
+    else:
+        code, peak = classify(x)
+    ev = events(x, code, by_value, peak)
     total = ev.sum(dtype=torch.float64)
     return code, ev, total, fanout(ev, total)
 
@@ -115,7 +147,8 @@ class LayerAccumulator:
     state_write_bytes: int = 0
     synaptic: bool = False
     step_updates: list[int] = field(default_factory=list)
-    channel_updates: list[int] = field(default_factory=list)
+    channel_count: int = 0
+    channel_updates_each: int = 0
     geometry: dict[str, int] = field(default_factory=dict)
     dev: _Device | None = None
 
@@ -151,10 +184,8 @@ class LayerAccumulator:
 
     def _add_neuron(self, act: NeuronActivity, fold: int | None) -> None:
         s = act.spikes
-        nz = s != 0
+        fired = _indicator(s)
         dev = self._device(s)
-        count = nz.sum()
-        dev.spikes += count
         multi = act.time_dim == 0 and s.dim() >= 2
         steps = s.shape[0] if multi else 1
         batch = s.shape[act.batch_dim] if s.dim() > act.batch_dim else 1
@@ -166,15 +197,19 @@ class LayerAccumulator:
         state = s.numel() * max(s.element_size(), 4)
         self.state_read_bytes += state
         self.state_write_bytes += state
+        per_ch, channels = _per_channel(fired, act.channel_dim)
+        dev.spikes += per_ch.sum(dtype=torch.float64)
         if multi:
-            per_step = nz.reshape(steps, -1).sum(1)
-            start = 0
+            per_step, start = _exact_sum(fired.reshape(steps, -1), 1), 0
         else:
-            per_step = count.reshape(1)
+            per_step = per_ch.sum(dtype=torch.float64).reshape(1)
             start = self.single_calls % fold if fold else self.single_calls
             self.single_calls += 1
         self._add_steps(per_step, start, s.numel() // steps)
-        self._add_channels(nz, act.channel_dim, count)
+        dev.channel_spikes = _grow(dev.channel_spikes, channels, per_ch)
+        dev.channel_spikes[:channels] += per_ch
+        self.channel_count = max(self.channel_count, channels)
+        self.channel_updates_each += s.numel() // channels
 
     def _add_steps(self, per_step: torch.Tensor, start: int, updates: int) -> None:
         dev = self.dev
@@ -185,21 +220,6 @@ class LayerAccumulator:
         self.step_updates.extend([0] * (end - len(self.step_updates)))
         for t in range(start, end):
             self.step_updates[t] += updates
-
-    def _add_channels(self, nz: torch.Tensor, dim: int | None, count: torch.Tensor) -> None:
-        dev = self.dev
-        assert dev is not None
-        if dim is None:
-            per_ch, channels = count.reshape(1), 1
-        else:
-            channels = nz.shape[dim]
-            per_ch = nz.movedim(dim, 0).reshape(channels, -1).sum(1)
-        dev.channel_spikes = _grow(dev.channel_spikes, channels, per_ch)
-        dev.channel_spikes[:channels] += per_ch
-        self.channel_updates.extend([0] * (channels - len(self.channel_updates)))
-        per = nz.numel() // channels
-        for c in range(channels):
-            self.channel_updates[c] += per
 
     def _add_geometry(self, geometry: dict[str, int]) -> None:
         for key, value in geometry.items():
@@ -272,7 +292,8 @@ def _record(acc: LayerAccumulator, values: list[float], fold: int | None) -> Lay
         if acc.neuron_updates:
             n_steps = len(acc.step_updates)
             rec.spikes_per_step, rec.updates_per_step = rest[:n_steps], list(acc.step_updates)
-            rec.spikes_per_channel, rec.updates_per_channel = rest[n_steps:], list(acc.channel_updates)
+            rec.spikes_per_channel = rest[n_steps:]
+            rec.updates_per_channel = [acc.channel_updates_each] * acc.channel_count
             if fold and not acc.multi_step:
                 rec.spikes_per_step, rec.updates_per_step = _fold(rec.spikes_per_step, fold), _fold(
                     rec.updates_per_step, fold

@@ -18,50 +18,74 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["KIND_CODES", "KIND_NAMES", "detect_kind", "events"]
+__all__ = ["KIND_CODES", "KIND_NAMES", "classify", "detect_kind", "events"]
 
 KIND_NAMES: tuple[str, ...] = ("spike", "count", "ternary", "dense")
 KIND_CODES: dict[str, int] = {name: code for code, name in enumerate(KIND_NAMES)}
 SPIKE, COUNT, TERNARY, DENSE = range(4)
 
 
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return x if x.is_floating_point() else x.to(torch.float32)
+
+
 def detect_kind(x: torch.Tensor) -> torch.Tensor:
+    """Kind code of ``x`` (see :func:`classify`)."""
+    return classify(x)[0]
+
+
+def classify(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Classify ``x`` as spike/count/ternary/dense (see module docstring).
+
+    Uses only float passes and reductions (bool kernels are slow on CPU). Exactness: the spread
+    ``sum(x * (max - x))`` and ``sum(x mod 1)`` are sums of non-negative terms, so they are zero iff
+    every term is zero; NaN and inf make them non-zero (dense).
 
     Args:
         x: any tensor.
 
     Returns:
-        A 0-d int64 tensor on ``x.device`` holding the kind code.
+        ``(code, peak)``: 0-d tensors on ``x.device``, the int64 kind code and ``max(x)``.
     """
     device = x.device
+    one = torch.ones((), device=device)
     if x.dtype == torch.bool or x.numel() == 0:
-        return torch.tensor(SPIKE, device=device)
+        return torch.tensor(SPIKE, device=device), one
     if x.is_complex():
-        return torch.tensor(DENSE, device=device)
-    lo, hi = torch.aminmax(x)
-    if x.is_floating_point():
-        integral = torch.eq(x, torch.round(x)).all()
-    else:
-        integral = torch.ones((), dtype=torch.bool, device=device)
-    two_valued = torch.logical_or(x == 0, x == hi).all()
-    spike = two_valued & (lo == 0)
+        return torch.tensor(DENSE, device=device), one
+    xf = _as_float(x).reshape(-1)
+    lo, hi = torch.aminmax(xf)
+    integral = torch.remainder(xf, 1).sum() == 0
+    spike = (lo == 0) & (torch.dot(xf, hi - xf) == 0)
     count = (lo >= 0) & integral
     ternary = (lo >= -1) & (hi <= 1) & integral
     code = torch.where(spike, SPIKE, torch.where(count, COUNT, torch.where(ternary, TERNARY, DENSE)))
-    return code.to(torch.int64)
+    return code.to(torch.int64), hi
 
 
-def events(x: torch.Tensor, code: torch.Tensor, by_value: bool) -> torch.Tensor:
-    """Event tensor of ``x`` as float32: 1 per nonzero, or the value itself for ``count`` inputs.
+def events(x: torch.Tensor, code: torch.Tensor, by_value: bool, peak: torch.Tensor | None = None) -> torch.Tensor:
+    """Event tensor of ``x`` as float: 1 per nonzero, or the value itself for graded ``count`` inputs.
+
+    Spikes ``{0, c}`` become ``x / c`` (exactly 0/1), ternary values ``|x|``, counts ``x`` (or 1 per
+    nonzero when ``by_value`` is false). The result is meaningless for ``dense`` inputs, whose SOPs
+    the engine discards.
 
     Args:
         x: the synaptic input.
         code: its kind code (0-d tensor).
         by_value: weigh ``count`` inputs by their value (a graded spike of n counts n).
+        peak: ``max(x)`` if already known (saves a pass).
     """
-    nonzero = (x != 0).to(torch.float32)
-    if not by_value:
-        return nonzero
-    graded = x.to(torch.float32) if x.dtype != torch.float32 else x
-    return torch.where(code == COUNT, graded, nonzero)
+    if x.dtype == torch.bool:
+        return x.to(torch.float32)
+    xf = _as_float(x)
+    if xf.dtype not in (torch.float32, torch.float64):
+        xf = xf.to(torch.float32)
+    if peak is None:
+        peak = xf.amax() if xf.numel() else xf.new_ones(())
+    peak = peak.to(xf.dtype)
+    scale = torch.where((code == SPIKE) & (peak > 0), peak, torch.ones_like(peak))
+    magnitude = xf.abs().div_(scale)
+    if by_value:
+        return magnitude
+    return torch.where(code == COUNT, magnitude.sign(), magnitude)

@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from snnprof.counting import LayerRecord, ProfileResult, Profiler, Totals, list_rules, profile, register_rule
+from snnprof.counting import LayerRecord, Profiler, ProfileResult, Totals, list_rules, profile, register_rule
 from snnprof.energy import EnergyResult, estimate_energy, list_profiles, load_profile
 from snnprof.errors import ConfigError, ProfileFileError, SnnprofError, UncountedOpsError
 from snnprof.models import create_model, list_models, register_model

@@ -36,9 +36,13 @@ class SJSpikingCNN(nn.Sequential):
         in_channels: input channels (2 for DVS polarity frames).
         num_classes: outputs of ``fc2``.
         image_size: H = W of the input, pixels; must be divisible by 4.
+        v_threshold: firing threshold of every neuron (0.2 keeps an untrained net active in eval
+            mode, where BatchNorm passes the small conv outputs through unscaled).
     """
 
-    def __init__(self, in_channels: int = 2, num_classes: int = 10, image_size: int = 32) -> None:
+    def __init__(
+        self, in_channels: int = 2, num_classes: int = 10, image_size: int = 32, v_threshold: float = 0.2
+    ) -> None:
         if in_channels <= 0 or num_classes <= 0:
             raise ValueError(f"in_channels and num_classes must be positive, got {in_channels}, {num_classes}")
         if image_size <= 0 or image_size % 4:
@@ -51,21 +55,37 @@ class SJSpikingCNN(nn.Sequential):
                     ("bn1", layer.BatchNorm2d(32, step_mode="m")),
                     (
                         "lif1",
-                        neuron.LIFNode(tau=2.0, detach_reset=True, surrogate_function=surrogate.ATan(), step_mode="m"),
+                        neuron.LIFNode(
+                            tau=2.0,
+                            detach_reset=True,
+                            v_threshold=v_threshold,
+                            surrogate_function=surrogate.ATan(),
+                            step_mode="m",
+                        ),
                     ),
                     ("pool1", layer.MaxPool2d(2, step_mode="m")),
                     ("conv2", layer.Conv2d(32, 64, 3, padding=1, bias=False, step_mode="m")),
                     ("bn2", layer.BatchNorm2d(64, step_mode="m")),
                     (
                         "if2",
-                        neuron.IFNode(detach_reset=True, surrogate_function=surrogate.ATan(), step_mode="m"),
+                        neuron.IFNode(
+                            detach_reset=True,
+                            v_threshold=v_threshold,
+                            surrogate_function=surrogate.ATan(),
+                            step_mode="m",
+                        ),
                     ),
                     ("pool2", layer.MaxPool2d(2, step_mode="m")),
                     ("flatten", layer.Flatten(step_mode="m")),
                     ("fc1", layer.Linear(64 * side * side, 128, step_mode="m")),
                     (
                         "plif3",
-                        neuron.ParametricLIFNode(detach_reset=True, surrogate_function=surrogate.ATan(), step_mode="m"),
+                        neuron.ParametricLIFNode(
+                            detach_reset=True,
+                            v_threshold=v_threshold,
+                            surrogate_function=surrogate.ATan(),
+                            step_mode="m",
+                        ),
                     ),
                     ("fc2", layer.Linear(128, num_classes, step_mode="m")),
                 ]
@@ -138,12 +158,17 @@ def run(model: nn.Module, inputs: torch.Tensor, time_steps: int) -> torch.Tensor
     ),
     defaults={"batch_size": 4, "time_steps": 8, "image_size": 32},
 )
-def sj_spiking_cnn(in_channels: int = 2, num_classes: int = 10, image_size: int = 32) -> SJSpikingCNN:
+def sj_spiking_cnn(
+    in_channels: int = 2, num_classes: int = 10, image_size: int = 32, v_threshold: float = 0.2
+) -> SJSpikingCNN:
     """Build the generic SpikingJelly spiking CNN.
 
     Args:
         in_channels: input channels (2 for DVS polarities).
         num_classes: outputs.
         image_size: H = W of the input, pixels (multiple of 4).
+        v_threshold: firing threshold of every neuron.
     """
-    return SJSpikingCNN(in_channels=in_channels, num_classes=num_classes, image_size=image_size)
+    return SJSpikingCNN(
+        in_channels=in_channels, num_classes=num_classes, image_size=image_size, v_threshold=v_threshold
+    )

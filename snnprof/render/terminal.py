@@ -1,0 +1,185 @@
+"""Rich renderables of a :class:`~snnprof.counting.ProfileResult`: layer table, energy table, notes.
+
+Pure functions: they build Rich objects and never print; the CLI decides where output goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from snnprof.counting.results import LayerRecord, ProfileResult
+from snnprof.render.units import format_count, format_energy_pj, format_rate
+
+__all__ = ["energy_table", "layer_table", "notes", "per_sample_line", "render_result", "title_line"]
+
+_COUNT_COLUMNS: tuple[tuple[str, str], ...] = (("MACs", "macs"), ("SOPs", "sops"))
+_NAME_MIN_WIDTH = 10
+_TYPE_MAX_WIDTH = 12
+_KIND_MAX_WIDTH = 9
+
+
+def _scale(result: ProfileResult, per_sample: bool) -> int:
+    """Divisor applied to totals: the batch size in per-sample mode, else 1."""
+    return max(result.batch_size, 1) if per_sample else 1
+
+
+def _count(value: float, divisor: int) -> str:
+    """Format a count, divided by ``divisor`` (exact ints stay ints)."""
+    if divisor == 1:
+        return format_count(value)
+    if isinstance(value, int) and value % divisor == 0:
+        return format_count(value // divisor)
+    return format_count(value / divisor)
+
+
+def _first_energy(result: ProfileResult) -> tuple[str, Mapping[str, Any]] | None:
+    """The first profile's energy entry (it gets the per-layer column), if any."""
+    for name, entry in result.energy.items():
+        return name, entry
+    return None
+
+
+def _layer_energy(energy: Mapping[str, Any] | None, name: str, divisor: int) -> str:
+    """Per-layer energy cell."""
+    if energy is None:
+        return ""
+    value = energy.get("layers", {}).get(name)
+    return "—" if value is None else format_energy_pj(value / divisor)
+
+
+def _layer_row(rec: LayerRecord, energy: Mapping[str, Any] | None, divisor: int) -> list[str]:
+    """One table row for a layer."""
+    row = [rec.name, rec.type, rec.input_kind]
+    row += [_count(getattr(rec, attr), divisor) for _, attr in _COUNT_COLUMNS]
+    row.append(format_rate(rec.firing_rate))
+    if energy is not None:
+        row.append(_layer_energy(energy, rec.name, divisor))
+    return row
+
+
+def layer_table(result: ProfileResult, per_sample: bool = False) -> Table:
+    """Per-layer table: name, type, input kind, MACs, SOPs, firing rate, energy (first profile).
+
+    Args:
+        result: a profiling result (``energy`` filled for the energy column).
+        per_sample: divide counts and energies by the batch size.
+
+    Returns:
+        A Rich table ending with a bold totals row.
+    """
+    first = _first_energy(result)
+    energy = first[1] if first else None
+    divisor = _scale(result, per_sample)
+    scope = "per sample" if per_sample else f"whole run, batch {result.batch_size}"
+    if first is not None:
+        scope += f"; energy on {first[0]}"
+    table = Table(title=f"Layers ({scope})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    longest = max((len(rec.name) for rec in result.layers), default=5)
+    table.add_column("layer", overflow="fold", min_width=min(longest, _NAME_MIN_WIDTH))
+    table.add_column("type", no_wrap=True, overflow="ellipsis", max_width=_TYPE_MAX_WIDTH)
+    table.add_column("input", no_wrap=True, overflow="ellipsis", max_width=_KIND_MAX_WIDTH)
+    for header, _ in _COUNT_COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("fire rate", justify="right", no_wrap=True)
+    if first is not None:
+        table.add_column("energy", justify="right", no_wrap=True)
+    for rec in result.layers:
+        table.add_row(*_layer_row(rec, energy, divisor))
+    table.add_section()
+    totals = [_count(getattr(result.totals, attr), divisor) for _, attr in _COUNT_COLUMNS]
+    rate = format_rate(result.totals.firing_rate if result.totals.neuron_updates else None)
+    tail = [format_energy_pj(energy["total_pj"] / divisor)] if energy is not None else []
+    table.add_row("total", "", "", *totals, rate, *tail, style="bold")
+    return table
+
+
+def title_line(result: ProfileResult) -> Text:
+    """One-line header: model, batch, time steps and the counting conventions."""
+    return Text.assemble(
+        (result.model, "bold"),
+        f"  batch {result.batch_size} · T {result.time_steps} · SOPs {result.sop_convention}"
+        f" · count weighting {result.count_weighting}",
+    )
+
+
+def per_sample_line(result: ProfileResult) -> Text:
+    """Per-sample summary: MACs, dense MACs, SOPs, spikes and mean firing rate."""
+    per = result.per_sample
+    parts = [
+        f"MACs {format_count(per['macs'])}",
+        f"dense MACs {format_count(per['dense_macs'])}",
+        f"SOPs {format_count(per['sops'])}",
+        f"spikes {format_count(per['spikes'])}",
+        f"firing rate {format_rate(result.totals.firing_rate if result.totals.neuron_updates else None)}",
+    ]
+    return Text("per sample: " + " · ".join(parts))
+
+
+def _terms(by_term: Mapping[str, float], divisor: int) -> str:
+    """Energy terms, largest first (``mac 1.2 µJ · ac 30 nJ``)."""
+    ordered = sorted(by_term.items(), key=lambda kv: -abs(kv[1]))
+    return " · ".join(f"{term} {format_energy_pj(value / divisor)}" for term, value in ordered if value)
+
+
+def energy_table(result: ProfileResult, per_sample: bool = False) -> Table | None:
+    """Energy per hardware profile: total, per sample, terms and the profile's fidelity.
+
+    Args:
+        result: a result whose ``energy`` holds ``EnergyResult.to_dict()`` entries.
+        per_sample: show the terms per sample instead of for the whole run.
+
+    Returns:
+        The table, or ``None`` when no energy was estimated.
+    """
+    if not result.energy:
+        return None
+    divisor = _scale(result, per_sample)
+    table = Table(title="Energy (estimated)", title_justify="left")
+    table.add_column("profile")
+    table.add_column("total", justify="right")
+    table.add_column("per sample", justify="right")
+    table.add_column("terms per sample" if per_sample else "terms", overflow="fold")
+    table.add_column("fidelity")
+    for name, entry in result.energy.items():
+        fidelity = str(entry.get("provenance", {}).get("fidelity", "?"))
+        table.add_row(
+            name,
+            format_energy_pj(entry["total_pj"]),
+            format_energy_pj(entry["per_sample_pj"]),
+            _terms(entry.get("by_term_pj", {}), divisor),
+            fidelity,
+        )
+    return table
+
+
+def notes(result: ProfileResult) -> list[Text]:
+    """Warnings, ops without a rule and modules that never ran, in yellow (empty when clean)."""
+    lines: list[Text] = []
+    if result.unsupported:
+        lines.append(Text("no counting rule (not counted): " + ", ".join(result.unsupported), style="yellow"))
+    if result.uncalled:
+        lines.append(Text("modules with parameters never ran: " + ", ".join(result.uncalled), style="yellow"))
+    lines += [Text(f"warning: {w}", style="yellow") for w in result.warnings]
+    for name, entry in result.energy.items():
+        lines += [Text(f"warning ({name}): {w}", style="yellow") for w in entry.get("warnings", [])]
+    return lines
+
+
+def render_result(result: ProfileResult, per_sample: bool = False) -> RenderableType:
+    """Everything ``snnprof count`` shows: header, layer table, per-sample line, energy, notes."""
+    parts: list[RenderableType] = [
+        title_line(result),
+        layer_table(result, per_sample),
+        per_sample_line(result),
+    ]
+    energy = energy_table(result, per_sample)
+    if energy is not None:
+        parts.append(energy)
+    parts += notes(result)
+    return Group(*parts)

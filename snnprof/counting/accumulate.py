@@ -88,6 +88,8 @@ class _Evaluated:
 def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool) -> tuple[Any, ...]:
     if override is not None:
         code, peak = torch.tensor(override, device=x.device), None
+        if override in (KIND_CODES["spike"], KIND_CODES["ternary"]):
+            x = x != 0  # a forced spike/ternary kind: one event per nonzero, whatever the values
     else:
         code, peak = classify(x)
     ev = events(x, code, by_value, peak)

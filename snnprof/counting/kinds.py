@@ -26,7 +26,8 @@ SPIKE, COUNT, TERNARY, DENSE = range(4)
 
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
-    return x if x.is_floating_point() else x.to(torch.float32)
+    """float32/float64 view of ``x``: half types are promoted so ``x * (max - x)`` cannot underflow."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.to(torch.float32)
 
 
 def detect_kind(x: torch.Tensor) -> torch.Tensor:

@@ -200,10 +200,10 @@ class Profiler:
         suppressed = parent is not None and (parent.suppressed or parent.rule is not None)
         name = self._names.get(id(module), type(module).__name__)
         rule = None if suppressed else find_module_rule(type(module))
+        if module is self.model:  # before the push: its tensor queries must not count as ops of the root
+            self._on_root(args, kwargs)
         self._stack.append(_Frame(module, name, rule, suppressed))
         self._called.add(id(module))
-        if module is self.model:
-            self._on_root(args, kwargs)
 
     def _on_root(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._root_calls += 1

@@ -12,7 +12,7 @@ cropping. Computed as a conv of the channel-summed events with an all-ones kerne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -67,10 +67,16 @@ def _group_events(ev: torch.Tensor, spec: ConvSpec) -> torch.Tensor:
 
 def _padded(grouped: torch.Tensor, spec: ConvSpec) -> tuple[torch.Tensor, Any]:
     """Apply non-zero padding modes explicitly (their pads are copies of real inputs)."""
-    if spec.padding_mode == "zeros" or isinstance(spec.padding, str):
-        return grouped, spec.padding
-    pads = spec.padding if isinstance(spec.padding, (tuple, list)) else (spec.padding,) * spec.dims
-    torch_pads = [p for p in reversed(pads) for _ in range(2)]
+    if spec.padding_mode == "zeros" or spec.padding == "valid":
+        return grouped, 0 if spec.padding == "valid" else spec.padding
+    if spec.padding == "same":  # as torch: total d*(k-1), the odd one on the right
+        dil = spec.dilation if isinstance(spec.dilation, (tuple, list)) else (spec.dilation,) * spec.dims
+        totals = [d * (k - 1) for d, k in zip(dil, spec.kernel, strict=True)]
+        pairs = [(t // 2, t - t // 2) for t in totals]
+    else:
+        pads = spec.padding if isinstance(spec.padding, (tuple, list)) else (spec.padding,) * spec.dims
+        pairs = [(p, p) for p in pads]
+    torch_pads = [p for pair in reversed(pairs) for p in pair]
     return F.pad(grouped, torch_pads, mode=spec.padding_mode), 0
 
 
@@ -139,7 +145,20 @@ def _module_spec(module: nn.modules.conv._ConvNd) -> ConvSpec:
 def conv_module(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """Conv/ConvTranspose 1-3d modules (any leading batch dims, e.g. SpikingJelly ``[T, B, ...]``)."""
     x = arg(args, kwargs, 0, "input")
-    return conv_cost(x, out_tensor(output), _module_spec(module))
+    out, spec = out_tensor(output), _module_spec(module)
+    if spec.transposed:  # forward(x, output_size=...) picks the output padding at call time
+        spec = replace(spec, output_padding=_output_padding(spec, x, out))
+    return conv_cost(x, out, spec)
+
+
+def _output_padding(spec: ConvSpec, x: torch.Tensor, out: torch.Tensor) -> tuple[int, ...]:
+    """The output padding a transposed convolution actually used, from its input and output sizes."""
+    d = spec.dims
+    return tuple(
+        o - ((i - 1) * s - 2 * p + dil * (k - 1) + 1)
+        for o, i, s, p, dil, k in zip(out.shape[-d:], x.shape[-d:], spec.stride, spec.padding, spec.dilation,
+                                      spec.kernel, strict=True)
+    )
 
 
 def _functional_spec(dims: int, transposed: bool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ConvSpec:

@@ -48,10 +48,10 @@ def _kernel_elems(module: nn.Module, dims: int) -> int:
 
 
 def _pool_dims(module: nn.Module) -> int:
-    name = type(module).__name__
-    for d in (1, 2, 3):
-        if f"{d}d" in name:
-            return d
+    for klass in type(module).__mro__:  # user subclasses (``class Down(nn.MaxPool1d)``) keep the parent's dims
+        for d in (1, 2, 3):
+            if f"{d}d" in klass.__name__:
+                return d
     return 2
 
 

@@ -101,7 +101,7 @@ def matmul_cost(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> Cost:
         dense_macs=batch * n * k * m,
         operand=_activity(a), fanout=_times(m * rep_a),
         operand_b=_activity(b), fanout_b=_times(n * rep_b),
-        pair=_pair(a2, b2) if rep_a == rep_b == 1 else None,
+        pair=_pair(a2, b2),  # column/row sums broadcast over the batch dims like the product itself
     )
     return Cost(synapses=(synapse,), geometry={"in_channels": k, "out_channels": m, "kernel_elems": 1,
                                                "out_positions": 1, "frames": batch * n})
@@ -177,5 +177,15 @@ def einsum_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cos
         dense_macs=prod(sizes.values()),
         operand=_activity(ops[0]), fanout=_times(b_only),
         operand_b=_activity(ops[1]), fanout_b=_times(a_only),
+        pair=_einsum_pair(inputs[0], inputs[1]),
     )
     return Cost(synapses=(synapse,))
+
+
+def _einsum_pair(spec_a: str, spec_b: str) -> Any:
+    """Both operands carry events: every product term with two nonzero factors is one accumulate."""
+
+    def pair(ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
+        return torch.einsum(f"{spec_a},{spec_b}->", ev_a.to(torch.float64), ev_b.to(torch.float64))
+
+    return pair

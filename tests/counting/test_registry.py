@@ -1,0 +1,274 @@
+"""Registry: duplicate refusal, MRO lookup, and a smoke test for every registered module type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import torch
+from spikingjelly.activation_based import layer, neuron
+from torch import nn
+
+from snnprof.counting import Cost, list_rules, register_rule
+from snnprof.counting.registry import find_module_rule, find_op_rule, module_rule_types
+from snnprof.counting.rules.conv import conv_module
+from snnprof.counting.rules.linear import linear_module
+from tests.counting._helpers import run
+
+
+def test_register_rule_refuses_duplicates() -> None:
+    class Throwaway(nn.Module):
+        pass
+
+    def rule(module: nn.Module, args: tuple, kwargs: dict, output: object) -> Cost:
+        return Cost()
+
+    register_rule(Throwaway)(rule)
+    with pytest.raises(ValueError, match="already registered"):
+        register_rule(Throwaway)(rule)
+    with pytest.raises(ValueError):
+        register_rule()
+
+
+def test_register_rule_refuses_builtin_duplicates() -> None:
+    with pytest.raises(ValueError, match="Conv2d"):
+        register_rule(nn.Conv2d)(conv_module)
+    with pytest.raises(ValueError):
+        register_rule(torch.matmul)(lambda args, kwargs, out: Cost())
+
+
+def test_lookup_follows_mro() -> None:
+    class MyConv(nn.Conv2d):
+        pass
+
+    class MyLinear(nn.Linear):
+        pass
+
+    assert find_module_rule(nn.Conv2d) is conv_module
+    assert find_module_rule(MyConv) is conv_module
+    assert find_module_rule(layer.Conv2d) is conv_module
+    assert find_module_rule(MyLinear) is linear_module
+    assert find_module_rule(nn.modules.linear.NonDynamicallyQuantizableLinear) is linear_module
+    assert find_module_rule(nn.Sequential) is None
+    assert find_op_rule(torch.matmul) is not None
+    assert find_op_rule(torch.fft.fft) is None
+
+
+def test_subclass_is_counted_by_parent_rule() -> None:
+    class MyConv(nn.Conv2d):
+        pass
+
+    res = run(MyConv(1, 2, 3, bias=False), torch.rand(1, 1, 5, 5))
+    assert res.layers[0].type == "MyConv"
+    assert res.totals.dense_macs == 1 * 2 * 3 * 3 * 1 * 9
+
+
+def test_list_rules_names_the_main_targets() -> None:
+    rules = list_rules()
+    assert rules
+    targets = {r.target for r in rules}
+    for expected in (
+        "torch.nn.modules.conv.Conv2d",
+        "torch.nn.modules.linear.Linear",
+        "torch.nn.modules.activation.MultiheadAttention",
+        "spikingjelly.activation_based.neuron.lif.LIFNode",
+        "spikingjelly.activation_based.neuron.integrate_and_fire.IFNode",
+    ):
+        assert expected in targets
+    kinds = {r.kind for r in rules}
+    assert kinds == {"module", "op"}
+    assert all(r.rule for r in rules)
+
+
+# ---------------------------------------------------------------------------------------------- smoke table
+
+
+@dataclass
+class Case:
+    """How to build one module, what to feed it and what the rule table says it costs."""
+
+    build: Callable[[], nn.Module]
+    inputs: Callable[[], object]
+    dense_macs: int
+    flops: int
+
+
+def _r(*shape: int) -> Callable[[], torch.Tensor]:
+    return lambda: torch.rand(*shape, generator=torch.Generator().manual_seed(1)) * 2
+
+
+def _idx(*shape: int) -> Callable[[], torch.Tensor]:
+    return lambda: torch.randint(0, 10, shape, generator=torch.Generator().manual_seed(1))
+
+
+def _pw(cls: Callable[[], nn.Module]) -> Case:
+    """Piecewise-linear activation on a 2x3 input: 1 op per element."""
+    return Case(cls, _r(2, 3), 0, 6)
+
+
+def _tr(cls: Callable[[], nn.Module]) -> Case:
+    """Transcendental activation on a 2x3 input: 4 ops per element."""
+    return Case(cls, _r(2, 3), 0, 4 * 6)
+
+
+def _zero(cls: Callable[[], nn.Module], inputs: Callable[[], object]) -> Case:
+    return Case(cls, inputs, 0, 0)
+
+
+def _rnn_macs(rows: int, g: int, h: int, i: int) -> int:
+    return rows * g * h * (i + h)
+
+
+def _rnn_flops(rows: int, g: int, h: int, i: int, ew: int) -> int:
+    return 2 * _rnn_macs(rows, g, h, i) + rows * h * ew + 2 * rows * g * h
+
+
+# MHA(E=4, heads=2), self-attention on (L=3, N=2, E=4): projections 3*N*L*E*E, scores+values 2*N*L*S*E,
+# out projection N*L*E*E; flops: in-proj bias N*L*E + 2*N*S*E, out bias N*L*E, softmax 4/score, averaging 1/score.
+_MHA_N, _MHA_L, _MHA_E, _MHA_H = 2, 3, 4, 2
+_MHA_MACS = 3 * _MHA_N * _MHA_L * _MHA_E**2 + 2 * _MHA_N * _MHA_L**2 * _MHA_E + _MHA_N * _MHA_L * _MHA_E**2
+_MHA_SCORES = _MHA_N * _MHA_H * _MHA_L**2
+_MHA_FLOPS = 2 * _MHA_MACS + 3 * _MHA_N * _MHA_L * _MHA_E + _MHA_N * _MHA_L * _MHA_E + 5 * _MHA_SCORES
+
+
+def _mha_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x = _r(_MHA_L, _MHA_N, _MHA_E)()
+    return (x, x, x)
+
+
+FACTORIES: dict[type, Case] = {
+    # synaptic
+    nn.Linear: Case(lambda: nn.Linear(4, 3), _r(2, 4), 2 * 4 * 3, 2 * 24 + 2 * 3),
+    nn.Bilinear: Case(lambda: nn.Bilinear(3, 4, 2), lambda: (_r(2, 3)(), _r(2, 4)()), 2 * 2 * (3 * 4 + 3),
+                      2 * 60 + 2 * 2),
+    nn.MultiheadAttention: Case(lambda: nn.MultiheadAttention(_MHA_E, _MHA_H), _mha_inputs, _MHA_MACS, _MHA_FLOPS),
+    nn.Conv1d: Case(lambda: nn.Conv1d(2, 4, 3, padding=1), _r(1, 2, 5), 4 * 5 * 2 * 3, 2 * 120 + 4 * 5),
+    nn.Conv2d: Case(lambda: nn.Conv2d(2, 3, 3), _r(1, 2, 5, 5), 3 * 9 * 2 * 9, 2 * 486 + 3 * 9),
+    nn.Conv3d: Case(lambda: nn.Conv3d(1, 2, 2), _r(1, 1, 3, 3, 3), 2 * 8 * 1 * 8, 2 * 128 + 2 * 8),
+    nn.ConvTranspose1d: Case(lambda: nn.ConvTranspose1d(2, 3, 3), _r(1, 2, 4), 2 * 4 * 3 * 3, 2 * 72 + 3 * 6),
+    nn.ConvTranspose2d: Case(lambda: nn.ConvTranspose2d(2, 3, 2, stride=2), _r(1, 2, 3, 3), 2 * 9 * 3 * 4,
+                             2 * 216 + 3 * 36),
+    nn.ConvTranspose3d: Case(lambda: nn.ConvTranspose3d(1, 2, 2), _r(1, 1, 2, 2, 2), 1 * 8 * 2 * 8, 2 * 128 + 2 * 27),
+    # normalisation (BN eval 2/elem; LN/GN/IN/RMS 5 with affine, 3 without)
+    nn.modules.batchnorm._BatchNorm: Case(lambda: nn.BatchNorm2d(3).eval(), _r(2, 3, 4, 4), 0, 2 * 96),
+    nn.LayerNorm: Case(lambda: nn.LayerNorm(4), _r(2, 3, 4), 0, 5 * 24),
+    nn.GroupNorm: Case(lambda: nn.GroupNorm(2, 4), _r(2, 4, 3), 0, 5 * 24),
+    nn.modules.instancenorm._InstanceNorm: Case(lambda: nn.InstanceNorm1d(3), _r(2, 3, 5), 0, 3 * 30),
+    nn.RMSNorm: Case(lambda: nn.RMSNorm(4), _r(2, 4), 0, 5 * 8),
+    nn.LocalResponseNorm: Case(lambda: nn.LocalResponseNorm(2), _r(1, 3, 4, 4), 0, 3 * 48),
+    # pooling: avg k per output, max k-1 per output, adaptive 1 per input
+    nn.AvgPool1d: Case(lambda: nn.AvgPool1d(2), _r(1, 2, 6), 0, 2 * 6),
+    nn.AvgPool2d: Case(lambda: nn.AvgPool2d(2), _r(1, 2, 4, 4), 0, 4 * 8),
+    nn.AvgPool3d: Case(lambda: nn.AvgPool3d(2), _r(1, 1, 4, 4, 4), 0, 8 * 8),
+    nn.LPPool1d: Case(lambda: nn.LPPool1d(2, 2), _r(1, 2, 6), 0, 2 * 6),
+    nn.LPPool2d: Case(lambda: nn.LPPool2d(2, 2), _r(1, 2, 4, 4), 0, 4 * 8),
+    nn.LPPool3d: Case(lambda: nn.LPPool3d(2, 2), _r(1, 1, 4, 4, 4), 0, 8 * 8),
+    nn.MaxPool1d: Case(lambda: nn.MaxPool1d(2), _r(1, 2, 6), 0, 1 * 6),
+    nn.MaxPool2d: Case(lambda: nn.MaxPool2d(2), _r(1, 2, 4, 4), 0, 3 * 8),
+    nn.MaxPool3d: Case(lambda: nn.MaxPool3d(2), _r(1, 1, 4, 4, 4), 0, 7 * 8),
+    nn.AdaptiveAvgPool1d: Case(lambda: nn.AdaptiveAvgPool1d(1), _r(1, 2, 6), 0, 12),
+    nn.AdaptiveAvgPool2d: Case(lambda: nn.AdaptiveAvgPool2d(1), _r(1, 2, 4, 4), 0, 32),
+    nn.AdaptiveAvgPool3d: Case(lambda: nn.AdaptiveAvgPool3d(1), _r(1, 1, 2, 2, 2), 0, 8),
+    nn.AdaptiveMaxPool1d: Case(lambda: nn.AdaptiveMaxPool1d(2), _r(1, 2, 6), 0, 12),
+    nn.AdaptiveMaxPool2d: Case(lambda: nn.AdaptiveMaxPool2d(2), _r(1, 2, 4, 4), 0, 32),
+    nn.AdaptiveMaxPool3d: Case(lambda: nn.AdaptiveMaxPool3d(1), _r(1, 1, 2, 2, 2), 0, 8),
+    nn.Upsample: Case(lambda: nn.Upsample(scale_factor=2, mode="bilinear"), _r(1, 1, 2, 2), 0, 7 * 16),
+    # activations
+    nn.ReLU: _pw(nn.ReLU),
+    nn.ReLU6: _pw(nn.ReLU6),
+    nn.LeakyReLU: _pw(nn.LeakyReLU),
+    nn.PReLU: _pw(nn.PReLU),
+    nn.Hardtanh: _pw(nn.Hardtanh),
+    nn.Hardsigmoid: _pw(nn.Hardsigmoid),
+    nn.Hardswish: _pw(nn.Hardswish),
+    nn.Threshold: _pw(lambda: nn.Threshold(0.5, 0.0)),
+    nn.Hardshrink: _pw(nn.Hardshrink),
+    nn.Softshrink: _pw(nn.Softshrink),
+    nn.Tanhshrink: _pw(nn.Tanhshrink),
+    nn.RReLU: _pw(nn.RReLU),
+    nn.Softsign: _pw(nn.Softsign),
+    nn.Sigmoid: _tr(nn.Sigmoid),
+    nn.Tanh: _tr(nn.Tanh),
+    nn.GELU: _tr(nn.GELU),
+    nn.SiLU: _tr(nn.SiLU),
+    nn.ELU: _tr(nn.ELU),
+    nn.SELU: _tr(nn.SELU),
+    nn.CELU: _tr(nn.CELU),
+    nn.Softplus: _tr(nn.Softplus),
+    nn.Mish: _tr(nn.Mish),
+    nn.LogSigmoid: _tr(nn.LogSigmoid),
+    nn.GLU: Case(nn.GLU, _r(2, 4), 0, 4 * 4),  # output is half the input
+    nn.Softmax: Case(lambda: nn.Softmax(dim=-1), _r(2, 3), 0, 3 * 6),
+    nn.LogSoftmax: Case(lambda: nn.LogSoftmax(dim=-1), _r(2, 3), 0, 3 * 6),
+    nn.Softmin: Case(lambda: nn.Softmin(dim=-1), _r(2, 3), 0, 3 * 6),
+    nn.Softmax2d: Case(nn.Softmax2d, _r(1, 2, 3, 3), 0, 3 * 18),
+    # zero-cost data movement
+    nn.Flatten: _zero(nn.Flatten, _r(2, 3, 2)),
+    nn.Unflatten: _zero(lambda: nn.Unflatten(1, (2, 3)), _r(2, 6)),
+    nn.Identity: _zero(nn.Identity, _r(2, 3)),
+    nn.modules.dropout._DropoutNd: _zero(lambda: nn.Dropout(0.5), _r(2, 3)),
+    nn.modules.padding._ConstantPadNd: _zero(lambda: nn.ConstantPad1d(1, 0.0), _r(1, 2, 4)),
+    nn.modules.padding._ReflectionPadNd: _zero(lambda: nn.ReflectionPad1d(1), _r(1, 2, 4)),
+    nn.modules.padding._ReplicationPadNd: _zero(lambda: nn.ReplicationPad1d(1), _r(1, 2, 4)),
+    nn.modules.padding.CircularPad1d: _zero(lambda: nn.CircularPad1d(1), _r(1, 2, 4)),
+    nn.modules.padding.CircularPad2d: _zero(lambda: nn.CircularPad2d(1), _r(1, 1, 3, 3)),
+    nn.modules.padding.CircularPad3d: _zero(lambda: nn.CircularPad3d(1), _r(1, 1, 2, 2, 2)),
+    nn.PixelShuffle: _zero(lambda: nn.PixelShuffle(2), _r(1, 4, 2, 2)),
+    nn.PixelUnshuffle: _zero(lambda: nn.PixelUnshuffle(2), _r(1, 1, 4, 4)),
+    nn.ChannelShuffle: _zero(lambda: nn.ChannelShuffle(2), _r(1, 4, 2, 2)),
+    nn.Embedding: _zero(lambda: nn.Embedding(10, 3), _idx(2, 3)),
+    nn.EmbeddingBag: Case(lambda: nn.EmbeddingBag(10, 3), _idx(2, 4), 0, 8 * 3),
+    # spiking neurons: IF 3, LIF/PLIF 5, any other SpikingJelly node 4 ops per update
+    neuron.IFNode: Case(neuron.IFNode, _r(2, 3), 0, 3 * 6),
+    neuron.LIFNode: Case(neuron.LIFNode, _r(2, 3), 0, 5 * 6),
+    neuron.ParametricLIFNode: Case(neuron.ParametricLIFNode, _r(2, 3), 0, 5 * 6),
+    neuron.BaseNode: Case(neuron.QIFNode, _r(2, 3), 0, 4 * 6),
+    # recurrent (RNN: ew 4, LSTM 23, GRU 17 per hidden unit; bias 2 per gate unit)
+    nn.RNNCell: Case(lambda: nn.RNNCell(3, 4), _r(2, 3), _rnn_macs(2, 1, 4, 3), _rnn_flops(2, 1, 4, 3, 4)),
+    nn.LSTMCell: Case(lambda: nn.LSTMCell(3, 4), _r(2, 3), _rnn_macs(2, 4, 4, 3), _rnn_flops(2, 4, 4, 3, 23)),
+    nn.GRUCell: Case(lambda: nn.GRUCell(3, 4), _r(2, 3), _rnn_macs(2, 3, 4, 3), _rnn_flops(2, 3, 4, 3, 17)),
+    nn.RNN: Case(lambda: nn.RNN(3, 4), _r(5, 2, 3), _rnn_macs(10, 1, 4, 3), _rnn_flops(10, 1, 4, 3, 4)),
+    nn.LSTM: Case(lambda: nn.LSTM(3, 4), _r(5, 2, 3), _rnn_macs(10, 4, 4, 3), _rnn_flops(10, 4, 4, 3, 23)),
+    nn.GRU: Case(lambda: nn.GRU(3, 4), _r(5, 2, 3), _rnn_macs(10, 3, 4, 3), _rnn_flops(10, 3, 4, 3, 17)),
+}
+
+
+try:  # optional extras register their own neuron rules when importable
+    import snntorch
+except ImportError:  # pragma: no cover - depends on the environment
+    snntorch = None
+if snntorch is not None:
+    FACTORIES[snntorch.Leaky] = Case(lambda: snntorch.Leaky(beta=0.9), _r(2, 3), 0, 5 * 6)
+    FACTORIES[snntorch.Synaptic] = Case(lambda: snntorch.Synaptic(alpha=0.8, beta=0.9), _r(2, 3), 0, 7 * 6)
+
+
+def _type_id(klass: type) -> str:
+    return f"{klass.__module__.split('.')[0]}.{klass.__qualname__}"
+
+
+@pytest.mark.parametrize("klass", module_rule_types(), ids=_type_id)
+def test_every_registered_module_type_is_counted(klass: type) -> None:
+    case = FACTORIES.get(klass)
+    if case is None:
+        pytest.fail(f"{_type_id(klass)} has a rule but no entry in FACTORIES: add a constructor, input and formula")
+    model = case.build()
+    assert isinstance(model, klass)
+    assert find_module_rule(type(model)) is find_module_rule(klass)
+    inputs = case.inputs()
+    res = run(model, inputs)
+    assert res.uncalled == []
+    assert [rec.name for rec in res.layers] == [""]
+    assert res.layers[0].type == type(model).__name__
+    assert res.totals.dense_macs == case.dense_macs
+    assert res.totals.flops == case.flops
+    # every input in the table is real-valued, so all synaptic work is MACs and nothing is an SOP
+    assert res.totals.macs == case.dense_macs
+    assert res.totals.sops == 0
+    assert all(isinstance(getattr(res.totals, f), int) for f in ("macs", "dense_macs", "flops", "sops"))
+
+
+def test_factory_table_has_no_stale_entries() -> None:
+    registered = set(module_rule_types())
+    stale = [_type_id(k) for k in FACTORIES if k not in registered]
+    assert stale == []

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from snnprof.errors import HardwareMissingError, SnnprofError
-from snnprof.io import atomic_write_text
-from snnprof.models import UnknownModelError
+from snnprof.cli_common import (
+    err_console,
+    errors,
+    out_console,
+    write_outputs,
+)
 
 __all__ = ["app", "main"]
 
@@ -31,47 +32,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-_out = Console()
-_err = Console(stderr=True)
-
-EXIT_BAD_INPUT = 2
-EXIT_NO_HARDWARE = 3
-
-
-def _message(err: BaseException) -> str:
-    """An exception's message (``KeyError`` subclasses would otherwise be quoted)."""
-    if isinstance(err, KeyError) and err.args:
-        return str(err.args[0])
-    return str(err)
-
-
-def _fail(err: BaseException, code: int) -> NoReturn:
-    """Print ``error: <message>`` as one line on stderr and exit with ``code``."""
-    line = " ".join(_message(err).split())
-    _err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True, style="red")
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn snnprof's own errors into one-line messages and exit codes 2/3."""
-    try:
-        yield
-    except HardwareMissingError as err:
-        _fail(err, EXIT_NO_HARDWARE)
-    except (SnnprofError, UnknownModelError) as err:
-        _fail(err, EXIT_BAD_INPUT)
-
-
-def _write_outputs(outputs: dict[Path, str]) -> None:
-    """Write every rendered output atomically (all texts are rendered before anything is written)."""
-    for path, text in outputs.items():
-        try:
-            atomic_write_text(path, text)
-        except OSError as err:
-            _fail(OSError(f"cannot write {path}: {err.strerror or err}"), EXIT_BAD_INPUT)
-
-
+_out = out_console
+_err = err_console
 def _version(value: bool) -> None:
     """Eager ``--version`` callback."""
     if value:
@@ -114,7 +76,7 @@ def count(
     from snnprof.render import layers_csv, render_result
     from snnprof.runner import run_count
 
-    with _errors():
+    with errors():
         cfg = load_config(config)
         with _err.status(f"profiling {cfg.model.name} ...") if not quiet else nullcontext():
             result = run_count(cfg, profiles=profile, per_sample=per_sample)
@@ -123,7 +85,7 @@ def count(
             outputs[json_out] = result.to_json() + "\n"
         if csv_out is not None:
             outputs[csv_out] = layers_csv(result)
-        _write_outputs(outputs)
+        write_outputs(outputs)
     if not quiet:
         _out.print(render_result(result, per_sample=per_sample))
         for path in outputs:
@@ -178,10 +140,10 @@ def profiles(
 
     Example: [bold]snnprof profiles --json profiles.json[/bold]
     """
-    with _errors():
+    with errors():
         rows = _profile_rows()
         if json_out is not None:
-            _write_outputs({json_out: json.dumps(rows, indent=2) + "\n"})
+            write_outputs({json_out: json.dumps(rows, indent=2) + "\n"})
     _out.print(_profiles_table(rows))
 
 
@@ -212,10 +174,10 @@ def zoo(
 
     Example: [bold]snnprof zoo[/bold]
     """
-    with _errors():
+    with errors():
         rows = _zoo_rows()
         if json_out is not None:
-            _write_outputs({json_out: json.dumps(rows, indent=2) + "\n"})
+            write_outputs({json_out: json.dumps(rows, indent=2) + "\n"})
     table = Table(title="Model zoo", title_justify="left")
     for header in ("name", "step mode", "description"):
         table.add_column(header, overflow="fold")
@@ -226,6 +188,21 @@ def zoo(
 
 #: Loggers whose environment notes would clutter the CLI's stderr (e.g. torch without Triton).
 _QUIET_LOGGERS: tuple[str, ...] = ("torch._library.triton",)
+
+
+def _register_commands() -> None:
+    """Add every command module of :mod:`snnprof.commands` (each defines ``register(app)``)."""
+    import importlib
+    import pkgutil
+
+    from snnprof import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(app)
+
+
+_register_commands()
 
 
 def main() -> None:

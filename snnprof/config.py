@@ -59,11 +59,12 @@ INPUT_KINDS: tuple[str, ...] = ("spike", "count", "ternary", "dense")
 INPUT_SOURCES: tuple[str, ...] = ("synthetic", "dataset")
 DEFAULT_PROFILES: tuple[str, ...] = ("cmos45nm_fp32",)
 
-_SECTION_KEYS: dict[str, tuple[str, ...]] = {
+_SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
     "model": ("name", "kwargs", "checkpoint"),
     "input": ("source", "batch_size", "time_steps", "seed", "kwargs", "path", "reader"),
     "count": ("sop_convention", "count_weighting", "overrides", "strict"),
     "energy": ("profiles",),
+    "train": None,  # free-form: each reference training loop validates its own keys
 }
 
 _TYPE_NAMES: dict[type, str] = {
@@ -99,7 +100,10 @@ class InputConfig:
         batch_size: samples per run (positive).
         time_steps: time steps per sample (positive; 1 for ANNs).
         seed: seed of ``torch.manual_seed`` and of the generator.
-        kwargs: extra keyword arguments of the zoo entry's ``make_inputs``.
+        kwargs: extra keyword arguments of the zoo entry's ``make_inputs`` (synthetic) or of the
+            dataset reader (dataset).
+        path: dataset file or folder (``source = "dataset"``), resolved; must exist.
+        reader: registered dataset reader name (``source = "dataset"``).
     """
 
     source: str = "synthetic"
@@ -107,6 +111,8 @@ class InputConfig:
     time_steps: int = 1
     seed: int = 0
     kwargs: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    reader: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,7 @@ class RunConfig:
         input: the ``[input]`` section (defaults filled from the zoo entry).
         count: the ``[count]`` section.
         energy: the ``[energy]`` section.
+        train: the ``[train]`` table as written (validated by the reference training loop).
     """
 
     path: Path
@@ -156,6 +163,7 @@ class RunConfig:
     input: InputConfig
     count: CountConfig
     energy: EnergyConfig
+    train: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as a JSON-ready dict (what ``ProfileResult.config`` holds)."""
@@ -171,6 +179,7 @@ class RunConfig:
                 "time_steps": self.input.time_steps,
                 "seed": self.input.seed,
                 "kwargs": dict(self.input.kwargs),
+                **({"path": str(self.input.path), "reader": self.input.reader} if self.input.path else {}),
             },
             "count": {
                 "sop_convention": self.count.sop_convention,
@@ -179,6 +188,7 @@ class RunConfig:
                 "strict": self.count.strict,
             },
             "energy": {"profiles": list(self.energy.profiles)},
+            **({"train": dict(self.train)} if self.train else {}),
         }
 
 
@@ -238,7 +248,9 @@ def _section(data: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
     table = data.get(name, {})
     if not isinstance(table, dict):
         raise ConfigError(path, name, f"expected a [{name}] table, got {_type_name(table)}")
-    _check_keys(table, _SECTION_KEYS[name], path, name)
+    allowed = _SECTION_KEYS[name]
+    if allowed is not None:
+        _check_keys(table, allowed, path, name)
     return table
 
 
@@ -347,15 +359,7 @@ def _parse_input(data: Mapping[str, Any], path: Path, defaults: Mapping[str, Any
     table = _section(data, "input", path)
     where = (path, "input")
     source = _choice(_get(table, "source", str, where, "synthetic"), INPUT_SOURCES, path, "input.source")
-    if source == "dataset":
-        raise ConfigError(
-            path,
-            "input.source",
-            "dataset sources need `path` and `reader` and are not available yet; use source = 'synthetic'",
-        )
-    for key in ("path", "reader"):
-        if key in table:
-            raise ConfigError(path, f"input.{key}", "only applies to source = 'dataset'")
+    data_path, reader = _parse_dataset(table, path, source)
     batch = _get(table, "batch_size", int, where, defaults.get("batch_size", 1))
     steps = _get(table, "time_steps", int, where, defaults.get("time_steps", 1))
     seed = _get(table, "seed", int, where, 0)
@@ -366,7 +370,34 @@ def _parse_input(data: Mapping[str, Any], path: Path, defaults: Mapping[str, Any
         time_steps=_positive(steps, path, "input.time_steps"),
         seed=seed,
         kwargs=dict(kwargs),
+        path=data_path,
+        reader=reader,
     )
+
+
+def _parse_dataset(table: Mapping[str, Any], path: Path, source: str) -> tuple[Path | None, str | None]:
+    """Validate ``input.path``/``input.reader`` (only, and both, for ``source = "dataset"``)."""
+    where = (path, "input")
+    if source != "dataset":
+        for key in ("path", "reader"):
+            if key in table:
+                raise ConfigError(path, f"input.{key}", "only applies to source = 'dataset'")
+        return None, None
+    from snnprof.reference_impls.data import list_readers
+
+    raw, reader = _get(table, "path", str, where), _get(table, "reader", str, where)
+    if raw is None or reader is None:
+        raise ConfigError(path, "input.path" if raw is None else "input.reader",
+                          "source = 'dataset' needs both `path` (file or folder) and `reader`")
+    readers = list_readers()
+    if reader not in readers:
+        raise ConfigError(path, "input.reader", f"unknown reader {reader!r}; expected one of: {', '.join(readers)}")
+    data_path = Path(raw)
+    if not data_path.is_absolute() and not data_path.exists():
+        data_path = path.parent / data_path
+    if not data_path.exists():
+        raise ConfigError(path, "input.path", f"dataset path not found: {raw}")
+    return data_path, reader
 
 
 def _parse_overrides(value: Mapping[str, Any], path: Path) -> dict[str, str]:
@@ -436,6 +467,7 @@ def parse_config(text: str, path: str | Path = "<string>") -> RunConfig:
         input=_parse_input(data, path, _model_defaults(model.name)),
         count=_parse_count(data, path),
         energy=_parse_energy(data, path),
+        train=dict(_section(data, "train", path)) if "train" in data else {},
     )
 
 

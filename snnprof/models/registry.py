@@ -65,6 +65,8 @@ class ModelEntry:
         description: one line for ``snnprof zoo``.
         paper: citation of the seed project.
         defaults: default input settings (``batch_size``, ``time_steps`` and generator kwargs).
+        from_batch: turns a collated dataset batch (``[B, ...]`` per-sample inputs) into the
+            runner's inputs; default: multi-step models get ``[B, T, ...] -> [T, B, ...]``.
     """
 
     name: str
@@ -75,6 +77,15 @@ class ModelEntry:
     description: str = ""
     paper: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
+    from_batch: Callable[[Any], Inputs] | None = None
+
+    def batch_to_inputs(self, batch: Any) -> Inputs:
+        """Model inputs for a collated dataset batch (see ``from_batch``)."""
+        if self.from_batch is not None:
+            return self.from_batch(batch)
+        if self.step_mode == "multi" and isinstance(batch, torch.Tensor):
+            return batch.transpose(0, 1).contiguous()
+        return batch
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -89,6 +100,7 @@ def register_model(
     description: str = "",
     paper: str = "",
     defaults: dict[str, Any] | None = None,
+    from_batch: Callable[[Any], Inputs] | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator registering a model factory under ``name``; refuses duplicates.
 
@@ -104,7 +116,7 @@ def register_model(
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
         _REGISTRY[name] = ModelEntry(
-            name, factory, make_inputs, run, step_mode, description, paper, dict(defaults or {})
+            name, factory, make_inputs, run, step_mode, description, paper, dict(defaults or {}), from_batch
         )
         return factory
 

@@ -113,7 +113,7 @@ BAD_CONFIGS = {
     ),
     "invalid_toml": (SMALL_SJ.replace("[count]", "[count"), "invalid TOML"),
     "missing_checkpoint": (SMALL_SJ.replace("[input]", 'checkpoint = "gone.pt"\n[input]'), "gone.pt"),
-    "dataset_source": (SMALL_SJ.replace('"synthetic"', '"dataset"'), "input.source"),
+    "dataset_source": (SMALL_SJ.replace('"synthetic"', '"dataset"'), "input.path"),
 }
 
 

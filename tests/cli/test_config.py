@@ -126,8 +126,13 @@ BAD_CASES = {
     "bad_source": (replace('source = "synthetic"', 'source = "camera"'), "input.source", "synthetic"),
     "dataset_source": (
         replace('source = "synthetic"', 'source = "dataset"'),
-        "input.source",
-        "not available yet",
+        "input.path",
+        "needs both",
+    ),
+    "dataset_missing_path": (
+        replace('source = "synthetic"', 'source = "dataset"\npath = "no/such/dir"\nreader = "x"'),
+        "input.reader",
+        "unknown reader",
     ),
     "path_without_dataset": (replace("seed = 1", 'seed = 1\npath = "data/"'), "input.path", "dataset"),
     "missing_checkpoint": (

@@ -1,0 +1,1 @@
+"""Reference training loops of the zoo's seed projects, dataset readers and synthetic data."""

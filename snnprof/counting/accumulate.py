@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from snnprof.counting.costs import Cost, NeuronActivity, Synapse
-from snnprof.counting.kinds import DENSE, KIND_CODES, KIND_NAMES, classify, events
+from snnprof.counting.kinds import DENSE, KIND_CODES, KIND_NAMES, classify, events, host_code, sample_proves_dense
 from snnprof.counting.results import LayerRecord
 
 __all__ = ["LayerAccumulator", "finalize"]
@@ -85,20 +85,39 @@ class _Evaluated:
     code: torch.Tensor | None
 
 
-def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool) -> tuple[Any, ...]:
+def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool) -> tuple[Any, ...] | None:
+    """Kind, events, event total and exact accumulates of one operand; ``None`` if surely dense.
+
+    ``None`` is returned only when that is known without a device sync (CPU tensors), so the
+    dense path skips every event computation.
+    """
     if override is not None:
+        if override == DENSE:
+            return None
         code, peak = torch.tensor(override, device=x.device), None
         if override in (KIND_CODES["spike"], KIND_CODES["ternary"]):
             x = x != 0  # a forced spike/ternary kind: one event per nonzero, whatever the values
     else:
+        if sample_proves_dense(x):
+            return None
         code, peak = classify(x)
+        if host_code(code) == DENSE:
+            return None
     ev = events(x, code, by_value, peak)
     total = ev.sum(dtype=torch.float64)
     return code, ev, total, fanout(ev, total)
 
 
+def _dense(syn: Synapse) -> _Evaluated:
+    return _Evaluated(syn.dense_macs, 0, 0.0, DENSE)
+
+
 def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool) -> _Evaluated:
-    """Device-side MACs, exact SOPs, rate estimate and kind code of one synaptic product."""
+    """MACs, exact SOPs, rate estimate and kind code of one synaptic product.
+
+    Values are device tensors (no host sync) except where the answer is known on the host
+    (always-dense products, and CPU inputs proven dense), which come back as Python numbers.
+    """
     a, b = syn.operand, syn.operand_b
     if a is None and b is None:
         return _Evaluated(syn.dense_macs, 0, 0.0, None)
@@ -106,18 +125,36 @@ def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool) -> _Eva
         a, b, fan_a, fan_b = b, None, syn.fanout_b, None
     else:
         fan_a, fan_b = syn.fanout, syn.fanout_b
-    code_a, ev_a, tot_a, sops_a = _side(a, fan_a, override, by_value)
-    is_a = code_a != DENSE
-    rate_a = syn.dense_macs * tot_a / max(a.numel(), 1)
-    if b is None or fan_b is None:
-        return _Evaluated(
-            torch.where(is_a, 0, syn.dense_macs), torch.where(is_a, sops_a, 0.0), torch.where(is_a, rate_a, 0.0), code_a
-        )
-    code_b, ev_b, tot_b, sops_b = _side(b, fan_b, None, by_value)
-    is_b = code_b != DENSE
+    side_a = _side(a, fan_a, override, by_value)
+    side_b = _side(b, fan_b, None, by_value) if b is not None and fan_b is not None else None
+    if side_a is None and side_b is None:
+        return _dense(syn)
+    if side_a is None:
+        assert b is not None
+        return _one_sided(syn, side_b, b)
+    if side_b is None:
+        return _one_sided(syn, side_a, a)
+    return _two_sided(syn, side_a, side_b, a, b)
+
+
+def _one_sided(syn: Synapse, side: tuple[Any, ...], x: torch.Tensor) -> _Evaluated:
+    code, _ev, total, sops = side
+    is_ev = code != DENSE
+    rate = syn.dense_macs * total / max(x.numel(), 1)
+    return _Evaluated(
+        torch.where(is_ev, 0, syn.dense_macs), torch.where(is_ev, sops, 0.0), torch.where(is_ev, rate, 0.0), code
+    )
+
+
+def _two_sided(syn: Synapse, side_a: tuple[Any, ...], side_b: tuple[Any, ...], a: torch.Tensor,
+               b: torch.Tensor) -> _Evaluated:
+    code_a, ev_a, tot_a, sops_a = side_a
+    code_b, ev_b, tot_b, sops_b = side_b
+    is_a, is_b = code_a != DENSE, code_b != DENSE
     both = is_a & is_b
     pair = syn.pair(ev_a, ev_b) if syn.pair is not None else sops_a
     sops = torch.where(both, pair, torch.where(is_a, sops_a, torch.where(is_b, sops_b, 0.0)))
+    rate_a = syn.dense_macs * tot_a / max(a.numel(), 1)
     rate_b = syn.dense_macs * tot_b / max(b.numel(), 1)
     rate_both = rate_a * tot_b / max(b.numel(), 1)
     rate = torch.where(both, rate_both, torch.where(is_a, rate_a, torch.where(is_b, rate_b, 0.0)))
@@ -150,6 +187,7 @@ class LayerAccumulator:
     synaptic: bool = False
     step_updates: list[int] = field(default_factory=list)
     channel_count: int = 0
+    host_kinds: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     channel_updates_each: int = 0
     geometry: dict[str, int] = field(default_factory=dict)
     dev: _Device | None = None
@@ -176,8 +214,13 @@ class LayerAccumulator:
         if ev.code is None:
             self.static_macs += syn.dense_macs
             return
-        dev = self._device(ev.code)
         self.synaptic = True
+        if isinstance(ev.code, int):  # known on the host: a dense call
+            self.static_macs += syn.dense_macs
+            if record_kind:
+                self.host_kinds[ev.code] += 1
+            return
+        dev = self._device(ev.code)
         dev.macs += ev.macs
         dev.sops += ev.sops
         dev.sops_rate += ev.rate
@@ -287,9 +330,6 @@ def _record(acc: LayerAccumulator, values: list[float], fold: int | None) -> Lay
         rec.sops = round(values[1])
         rec.sops_rate = float(values[2])
         rec.spikes = round(values[3])
-        kinds = [round(v) for v in values[4:8]]
-        rec.kind_calls = {KIND_NAMES[i]: n for i, n in enumerate(kinds) if n}
-        rec.input_kind = _kind_label(kinds, acc.synaptic)
         rest = [round(v) for v in values[8:]]
         if acc.neuron_updates:
             n_steps = len(acc.step_updates)
@@ -300,6 +340,10 @@ def _record(acc: LayerAccumulator, values: list[float], fold: int | None) -> Lay
                 rec.spikes_per_step, rec.updates_per_step = _fold(rec.spikes_per_step, fold), _fold(
                     rec.updates_per_step, fold
                 )
+    device_kinds = [round(v) for v in values[4:8]] if values else [0, 0, 0, 0]
+    kinds = [h + d for h, d in zip(acc.host_kinds, device_kinds, strict=True)]
+    rec.kind_calls = {KIND_NAMES[i]: n for i, n in enumerate(kinds) if n}
+    rec.input_kind = _kind_label(kinds, acc.synaptic)
     if acc.neuron_updates:
         rec.firing_rate = rec.spikes / acc.neuron_updates
     return rec

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["KIND_CODES", "KIND_NAMES", "classify", "detect_kind", "events"]
+__all__ = ["KIND_CODES", "KIND_NAMES", "classify", "detect_kind", "events", "host_code", "sample_proves_dense"]
 
 KIND_NAMES: tuple[str, ...] = ("spike", "count", "ternary", "dense")
 KIND_CODES: dict[str, int] = {name: code for code, name in enumerate(KIND_NAMES)}
@@ -90,3 +90,27 @@ def events(x: torch.Tensor, code: torch.Tensor, by_value: bool, peak: torch.Tens
     if by_value:
         return magnitude
     return torch.where(code == COUNT, magnitude.sign(), magnitude)
+
+
+_SAMPLE = 2048
+
+
+def sample_proves_dense(x: torch.Tensor) -> bool:
+    """CPU fast path: True when a small sample of ``x`` already proves the kind is ``dense``.
+
+    A non-integer value together with two different nonzero values rules out spike, count and
+    ternary, so the full passes can be skipped. Reading the sample is free on CPU (ops are
+    synchronous); on other devices this returns False so the engine stays free of host syncs.
+    """
+    if x.device.type != "cpu" or not x.is_floating_point() or not x.is_contiguous() or x.numel() < 2:
+        return False
+    sample = x.view(-1)[:_SAMPLE]
+    if not bool(torch.ne(sample, torch.round(sample)).any()):
+        return False
+    nonzero = sample[sample != 0]
+    return bool(nonzero.numel() >= 2 and torch.ne(nonzero, nonzero[0]).any())
+
+
+def host_code(code: torch.Tensor) -> int | None:
+    """The kind code as a Python int when reading it costs nothing (CPU tensors), else ``None``."""
+    return int(code) if code.device.type == "cpu" else None

@@ -167,3 +167,28 @@ def test_half_precision_tiny_values_stay_dense():
 
     x = torch.tensor([0.0, 2e-5, 1e-3], dtype=torch.float16)
     assert int(detect_kind(x)) == KIND_CODES["dense"]
+
+
+def test_cpu_sample_shortcut_agrees_with_full_classification():
+    """The CPU shortcut only answers 'dense' when the sample proves it; otherwise the full pass decides."""
+    from snnprof.counting.kinds import sample_proves_dense
+
+    torch.manual_seed(0)
+    dense = torch.randn(4096)
+    assert sample_proves_dense(dense) and int(detect_kind(dense)) == KIND_CODES["dense"]
+    late_dense = torch.cat([(torch.rand(4096) > 0.5).float(), torch.tensor([0.3, 0.7])])
+    assert not sample_proves_dense(late_dense)
+    assert int(detect_kind(late_dense)) == KIND_CODES["dense"]
+    constant = torch.full((5000,), 0.5)
+    assert not sample_proves_dense(constant)
+    assert int(detect_kind(constant)) == KIND_CODES["dense"]
+
+
+def test_late_dense_values_give_macs_not_sops():
+    lin = nn.Linear(4, 3, bias=False)
+    x = torch.cat([(torch.rand(1024, 4) > 0.5).float(), torch.full((1, 4), 0.25)])
+    result = Profiler(lin).__enter__()
+    lin(x)
+    result.__exit__(None, None, None)
+    rec = result.result().layers[0]
+    assert rec.macs == x.shape[0] * 4 * 3 and rec.sops == 0 and rec.input_kind == "dense"

@@ -17,6 +17,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/snnprof count configs/ottt_vgg11_ws.toml --profile cmos45nm_fp32 --profile loihi --json reports/demo_ottt_vgg11_ws.json
 	$(BIN)/python -m snnprof.demo_summary reports/demo_ottt_vgg11_ws.json
+	$(BIN)/snnprof report configs/ottt_vgg11_ws.toml --profile cmos45nm_fp32 --profile loihi --out reports/demo_ottt_vgg11_ws.html
 
 test: $(STAMP)
 	$(BIN)/ruff check snnprof tests benchmarks

@@ -13,6 +13,7 @@ from snnprof.counting import LayerRecord, Profiler, ProfileResult, Totals, list_
 from snnprof.energy import EnergyResult, estimate_energy, list_profiles, load_profile
 from snnprof.errors import ConfigError, ProfileFileError, SnnprofError, UncountedOpsError
 from snnprof.models import create_model, list_models, register_model
+from snnprof.reports import render_report
 
 __version__ = "0.1.0"
 
@@ -36,4 +37,5 @@ __all__ = [
     "profile",
     "register_model",
     "register_rule",
+    "render_report",
 ]

@@ -209,9 +209,11 @@ class ProfileResult:
 
     @property
     def per_sample(self) -> dict[str, float | int]:
-        """Totals divided by the batch size (what papers quote)."""
+        """Totals divided by the batch size (what papers quote); ``neurons`` is already per sample."""
         tot = self.totals.to_dict()
-        out = {k: _per_sample(v, self.batch_size) for k, v in tot.items() if k not in ("firing_rate", "params")}
+        fixed = ("firing_rate", "params", "neurons")  # rates and per-sample sizes are not divided
+        out = {k: _per_sample(v, self.batch_size) for k, v in tot.items() if k not in fixed}
+        out["neurons"] = self.totals.neurons
         out["firing_rate"] = self.totals.firing_rate
         return out
 

@@ -1,0 +1,185 @@
+"""The whole report: its entries, comparison, hardware-profile provenance and reproducibility (pure).
+
+:func:`build_report` turns one or more :class:`~snnprof.reports.model.ReportInput` into a
+:class:`Report`: one entry gives a model report, several a comparison with ratios against the first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from snnprof.reports.compare import ComparisonRow, SnnAnnRatio, comparison_notes, comparison_rows, snn_ann_ratios
+from snnprof.reports.model import ModelReport, ReportInput, model_report
+
+__all__ = ["ProfileProvenance", "Report", "Reproducibility", "build_report"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_TITLE_LABELS = 4
+
+
+@dataclass(frozen=True)
+class ProfileProvenance:
+    """Where a hardware profile's numbers come from.
+
+    Attributes:
+        profile: profile name.
+        source: the citation.
+        year: year of the source.
+        technology: process node (e.g. ``45 nm``) or ``—``.
+        precision: arithmetic precision.
+        fidelity: ``measured``, ``simulated`` or ``derived``.
+        notes: how the numbers were derived, what is left out.
+        links: DOI/URL entries as ``(label, value)``.
+    """
+
+    profile: str
+    source: str
+    year: str
+    technology: str
+    precision: str
+    fidelity: str
+    notes: str
+    links: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Reproducibility:
+    """How the report was made.
+
+    Attributes:
+        command: the exact command line (or a description of the API call).
+        date: when the report was generated (ISO 8601, UTC).
+        versions: package name -> version (snnprof, torch, spikingjelly, python ...).
+        device: where the models ran.
+        platform: operating system and machine.
+    """
+
+    command: str
+    date: str
+    versions: dict[str, str]
+    device: str
+    platform: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """A whole report: one entry (model report) or several (comparison, ratios against the first).
+
+    Attributes:
+        title: the report's title.
+        models: one :class:`ModelReport` per entry.
+        comparison: metrics across entries (empty for a single entry).
+        snn_ann: SNN/ANN energy ratios (where the entries include an ANN and an SNN).
+        provenance: each hardware profile used, once.
+        reproducibility: command, versions, device and date.
+        notes: remarks on the comparison (e.g. entries with different seeds).
+    """
+
+    title: str
+    models: tuple[ModelReport, ...]
+    comparison: tuple[ComparisonRow, ...]
+    snn_ann: tuple[SnnAnnRatio, ...]
+    provenance: tuple[ProfileProvenance, ...]
+    reproducibility: Reproducibility
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_comparison(self) -> bool:
+        """True for two or more entries."""
+        return len(self.models) > 1
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """Every profile name estimated for any entry, in first-seen order."""
+        return tuple(dict.fromkeys(e.profile for m in self.models for e in m.energies))
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def _provenance(profile: str, prov: Mapping[str, Any]) -> ProfileProvenance:
+    """Display view of a profile's provenance dict."""
+    tech = prov.get("technology_nm")
+    links = tuple((key, str(prov[key])) for key in ("doi", "url") if prov.get(key))
+    return ProfileProvenance(
+        profile=profile,
+        source=str(prov.get("source", "—")),
+        year=str(prov.get("year", "—")),
+        technology=f"{tech} nm" if tech else "—",
+        precision=str(prov.get("precision", "—")),
+        fidelity=str(prov.get("fidelity", "—")),
+        notes=str(prov.get("notes", "")),
+        links=links,
+    )
+
+
+def _provenances(models: Sequence[ModelReport]) -> tuple[ProfileProvenance, ...]:
+    """Each profile's provenance once, in first-seen order."""
+    seen: dict[str, ProfileProvenance] = {}
+    for model in models:
+        for energy in model.energies:
+            seen.setdefault(energy.profile, _provenance(energy.profile, energy.provenance))
+    return tuple(seen.values())
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _unique_labels(labels: Sequence[str]) -> list[str]:
+    """Make labels unique by suffixing repeats with `` (2)``, `` (3)`` ..."""
+    out: list[str] = []
+    for label in labels:
+        name, k = label, 2
+        while name in out:
+            name, k = f"{label} ({k})", k + 1
+        out.append(name)
+    return out
+
+
+def _title(models: Sequence[ModelReport]) -> str:
+    """Default title: the entry's label, or the compared labels."""
+    labels = [m.label for m in models]
+    if len(labels) == 1:
+        return f"{labels[0]}: operations, spikes and energy"
+    shown = " vs ".join(labels[:_MAX_TITLE_LABELS])
+    more = f" (+{len(labels) - _MAX_TITLE_LABELS} more)" if len(labels) > _MAX_TITLE_LABELS else ""
+    return f"{shown}{more}: comparison"
+
+
+def build_report(entries: Sequence[ReportInput], reproducibility: Reproducibility, title: str | None = None) -> Report:
+    """Build the report model of one entry (model report) or several (comparison against the first).
+
+    Args:
+        entries: the profiled runs, in report order; the first is the comparison's reference.
+        reproducibility: command, versions, device and date.
+        title: the report's title (default: from the labels).
+
+    Returns:
+        The report, ready to render.
+
+    Raises:
+        ValueError: no entries.
+    """
+    if not entries:
+        raise ValueError("build_report needs at least one entry")
+    labels = _unique_labels([e.label for e in entries])
+    models = tuple(
+        model_report(i, ReportInput(e.result, e.energies, label, e.measured, e.config_text))
+        for i, (e, label) in enumerate(zip(entries, labels, strict=True))
+    )
+    profiles = tuple(dict.fromkeys(e.profile for m in models for e in m.energies))
+    multi = len(models) > 1
+    logger.debug("report model: %d entries, %d profiles", len(models), len(profiles))
+    return Report(
+        title=title or _title(models),
+        models=models,
+        comparison=comparison_rows(models, profiles) if multi else (),
+        snn_ann=snn_ann_ratios(models, profiles),
+        provenance=_provenances(models),
+        reproducibility=reproducibility,
+        notes=comparison_notes(models),
+    )

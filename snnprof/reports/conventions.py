@@ -1,0 +1,120 @@
+"""The counting conventions printed in every report (a copy of README.md's "Counting conventions").
+
+The texts keep the README's inline Markdown (`` `code` `` and ``**bold**``); the HTML renderer turns
+those two forms into ``<code>``/``<strong>`` with :func:`markdown_spans` after escaping every piece.
+``tests/reports/test_conventions.py`` fails when the README and this copy drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "COUNTING_CONVENTIONS",
+    "ELEMENTWISE_OPS",
+    "ELEMENTWISE_TITLE",
+    "INPUT_KINDS_NOTE",
+    "Span",
+    "markdown_spans",
+]
+
+#: ``(field, meaning)`` rows of the README's counting-conventions table.
+COUNTING_CONVENTIONS: tuple[tuple[str, str], ...] = (
+    (
+        "`macs`",
+        "multiply-accumulates of synaptic layers (conv, linear, matmul, attention products) whose input was "
+        "**dense** (real-valued), per call",
+    ),
+    (
+        "`dense_macs`",
+        'MACs of all synaptic layers as if every input were dense — the ANN view, equal to fvcore/thop "FLOPs"',
+    ),
+    ("`flops`", "`2 * dense_macs` plus the elementwise ops of the table below"),
+    (
+        "`sops`",
+        "synaptic operations: one accumulate per (nonzero input event, connected output) pair — **exact and "
+        "border-aware** (padding, stride, dilation, groups, transposed convs, non-zero padding modes). A graded "
+        'input of value n counts n (`count_weighting = "nonzero"` counts 1)',
+    ),
+    (
+        "`sops_rate`",
+        "the papers' estimate `dense_macs × input event rate` (syops-counter / Spikformer convention), kept for "
+        "comparison",
+    ),
+    ("`neurons`, `neuron_updates`", "spiking neurons per sample and step; state updates = neurons × T × B"),
+    (
+        "`spikes`, `firing_rate`",
+        "nonzero neuron outputs; `spikes / neuron_updates`, also per time step and per channel",
+    ),
+    ("`params`", "parameters (model total counts shared parameters once)"),
+    (
+        "memory traffic (bytes)",
+        "`weight_read` (all weights once per call), `input_read`, `output_write`, `state_read` / `state_write` "
+        "(one membrane element per update, ≥ 4 bytes)",
+    ),
+)
+
+#: The README's paragraph on input kinds, one string.
+INPUT_KINDS_NOTE: str = (
+    "The input kind of every synaptic call is detected on the device (no host sync): `spike` (values in {0, c}, "
+    "c > 0, incl. scaled spikes such as OTTT's ×2.74; all-zero inputs are silent spikes), `count` (non-negative "
+    "integers: graded spikes, event counts; an all-ones tensor counts 1 each), `ternary` ({−1, 0, 1}) and "
+    "`dense` (anything else, e.g. a constant 0.5). Non-dense inputs give SOPs, dense inputs give MACs; per layer "
+    "the kind is reported (`mixed:a+b` when calls differ) and can be overridden per layer. Multi-step "
+    "`[T, B, …]` runs and single-step online loops give the same totals for the same computation; `per_sample` "
+    "divides by the batch."
+)
+
+#: Heading of the elementwise-ops table.
+ELEMENTWISE_TITLE: str = "Elementwise ops (`flops` beyond `2 × dense_macs`), per element:"
+
+#: ``(op, ops per element)`` rows of the README's elementwise-ops table.
+ELEMENTWISE_OPS: tuple[tuple[str, str], ...] = (
+    ("conv/linear bias", "1 per output element"),
+    ("BatchNorm", "2 in eval (folded scale+shift), 4 in training"),
+    ("LayerNorm / GroupNorm / InstanceNorm / RMSNorm", "5 with affine, 3 without"),
+    ("AvgPool / MaxPool / adaptive pools", "kernel size / kernel size − 1 per output; adaptive: per input element"),
+    ("Upsample per output element", "nearest 0, linear 3, bilinear 7, bicubic 31, trilinear 15"),
+    ("ReLU-like / Sigmoid-like / Softmax", "1 / 4 / 3"),
+    ("SDPA and MultiheadAttention softmax+scale", "4 per score (5 with a mask)"),
+    ("LSTM / GRU / RNN per hidden unit and step", "23 / 17 / 4 (+2 per gate unit with bias)"),
+    ("IF / LIF, ParametricLIF / other SpikingJelly nodes", "3 / 5 / 4 (estimate, flagged) per update"),
+    ("arithmetic inside modules without a rule (`add`, `mul`, …)", "1; transcendental 4; reductions 1 per input"),
+    ("Flatten, Dropout, Identity, padding, shuffles, views", "0"),
+)
+
+_SPAN = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of text in one style.
+
+    Attributes:
+        text: the raw text (escaped by the renderer).
+        style: ``""`` (plain), ``"code"`` or ``"strong"``.
+    """
+
+    text: str
+    style: str = ""
+
+
+def markdown_spans(text: str) -> list[Span]:
+    """Split text with `` `code` `` and ``**bold**`` spans into styled runs.
+
+    Example:
+        >>> [(s.text, s.style) for s in markdown_spans("a `b` **c**")]
+        [('a ', ''), ('b', 'code'), (' ', ''), ('c', 'strong')]
+    """
+    spans: list[Span] = []
+    pos = 0
+    for match in _SPAN.finditer(text):
+        if match.start() > pos:
+            spans.append(Span(text[pos : match.start()]))
+        code, strong = match.groups()
+        spans.append(Span(code, "code") if code is not None else Span(strong, "strong"))
+        pos = match.end()
+    if pos < len(text):
+        spans.append(Span(text[pos:]))
+    return spans

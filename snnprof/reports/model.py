@@ -1,0 +1,403 @@
+"""The report's data model of one entry: counts, firing statistics and energies (pure, no I/O).
+
+:func:`model_report` turns one :class:`~snnprof.counting.results.ProfileResult` (with its energy
+estimates, optional measured GPU energy and config text) into a :class:`ModelReport` of plain
+dataclasses. Every count and energy is **per sample** (whole run divided by the batch), except where
+an attribute says otherwise; energies are in picojoules (pJ). Comparisons across entries live in
+:mod:`.compare`, the whole report in :mod:`.build`, rendering in :mod:`.render`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from snnprof.counting.results import LayerRecord, ProfileResult
+from snnprof.energy.estimate import EnergyResult
+from snnprof.reports.measured import MeasuredEnergy
+
+__all__ = [
+    "PER_SAMPLE_METRICS",
+    "EnergySummary",
+    "LayerRow",
+    "ModelReport",
+    "NeuronLayer",
+    "ReportInput",
+    "energy_summary",
+    "model_report",
+]
+
+logger = logging.getLogger(__name__)
+
+#: ``(key, label)`` of the per-sample count metrics compared across variants, in table order.
+PER_SAMPLE_METRICS: tuple[tuple[str, str], ...] = (
+    ("macs", "MACs (dense input)"),
+    ("dense_macs", "dense MACs (ANN view)"),
+    ("sops", "SOPs (exact)"),
+    ("sops_rate", "SOPs (rate estimate)"),
+    ("flops", "FLOPs"),
+    ("spikes", "spikes"),
+    ("neuron_updates", "neuron updates"),
+)
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    """One entry of a report: a profiled run and everything shown next to it.
+
+    Attributes:
+        result: the profiling result (counts over the whole run).
+        energies: energy estimates by profile name (:class:`EnergyResult` or its ``to_dict()``).
+        label: the entry's name in the report (e.g. the config's file stem).
+        measured: energy measured on a GPU for the same config, if any.
+        config_text: the config file's text, verbatim (``None``: the parsed config dict is shown).
+    """
+
+    result: ProfileResult
+    energies: Mapping[str, EnergyResult | Mapping[str, Any]]
+    label: str
+    measured: MeasuredEnergy | None = None
+    config_text: str | None = None
+
+
+@dataclass(frozen=True)
+class EnergySummary:
+    """Estimated energy of one entry on one hardware profile.
+
+    Attributes:
+        profile: the hardware profile's name.
+        total_pj: energy of the whole profiled run (all samples) in pJ.
+        per_sample_pj: energy per sample in pJ.
+        by_term_pj: per-sample energy per term (``mac``, ``ac``, ``crossbar`` ...) in pJ.
+        layers_pj: per-sample energy per layer name in pJ.
+        layer_terms_pj: per layer, per-sample energy per term in pJ.
+        provenance: the profile's provenance (source, year, technology_nm, precision, fidelity...).
+        warnings: what the profile does not price.
+    """
+
+    profile: str
+    total_pj: float
+    per_sample_pj: float
+    by_term_pj: dict[str, float]
+    layers_pj: dict[str, float]
+    layer_terms_pj: dict[str, dict[str, float]]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def fidelity(self) -> str:
+        """``measured``/``simulated``/``derived`` as the profile states it (``—`` when absent)."""
+        return str(self.provenance.get("fidelity", "—"))
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of the per-layer table (counts per sample, energies per sample in pJ).
+
+    Attributes:
+        index: position in first-call order (0-based).
+        name: dotted module path (functional ops: ``module/op.k``).
+        type: module class or op name.
+        category: ``synaptic`` (has MACs/SOPs), ``neuron`` (spiking neurons) or ``other``.
+        input_kind: detected input kind of synaptic calls (``n/a`` otherwise).
+        calls: calls over the whole run.
+        params: parameters of the module.
+        macs: dense-input MACs per sample.
+        dense_macs: MACs per sample as if every input were dense.
+        sops: exact synaptic operations per sample.
+        sops_rate: the rate estimate of SOPs per sample.
+        flops: FLOPs per sample.
+        neurons: spiking neurons (per sample and time step).
+        spikes: spikes per sample.
+        firing_rate: spikes / neuron updates (``None`` for non-neuron layers).
+        energy_pj: per-sample energy per profile name in pJ.
+    """
+
+    index: int
+    name: str
+    type: str
+    category: str
+    input_kind: str
+    calls: int
+    params: int
+    macs: float
+    dense_macs: float
+    sops: float
+    sops_rate: float
+    flops: float
+    neurons: int
+    spikes: float
+    firing_rate: float | None
+    energy_pj: dict[str, float]
+
+
+@dataclass(frozen=True)
+class NeuronLayer:
+    """Firing statistics of one spiking-neuron layer.
+
+    Attributes:
+        name: layer name.
+        type: neuron class name.
+        neurons: neurons per sample and time step.
+        firing_rate: spikes / neuron updates over the run (0..1).
+        rate_per_step: firing rate at each time step (0..1).
+        rate_per_channel: firing rate of each channel (0..1), empty when not recorded.
+        dead_channels: indices of channels that never fired (rate 0).
+        saturated_channels: indices of channels that fired at every update (rate 1).
+    """
+
+    name: str
+    type: str
+    neurons: int
+    firing_rate: float
+    rate_per_step: tuple[float, ...]
+    rate_per_channel: tuple[float, ...]
+    dead_channels: tuple[int, ...]
+    saturated_channels: tuple[int, ...]
+
+    @property
+    def channels(self) -> int:
+        """Number of channels with a recorded rate."""
+        return len(self.rate_per_channel)
+
+    @property
+    def silent(self) -> bool:
+        """True when the whole layer never fired."""
+        return self.firing_rate == 0.0
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """Everything the report shows about one entry (counts and energies per sample).
+
+    Attributes:
+        index: position in the report (0 = the reference of a comparison).
+        label: the entry's name in the report.
+        model: model name (zoo name or class name).
+        is_ann: no spiking neurons at all (an ANN).
+        batch_size: samples profiled.
+        time_steps: time steps per sample.
+        input_shapes: shapes of the first call's input tensors.
+        sop_convention: SOP counting convention.
+        count_weighting: how graded (count) inputs weigh.
+        params: parameters of the model (shared ones once).
+        neurons: spiking neurons (per sample and time step).
+        per_sample: per-sample counts (keys of :data:`PER_SAMPLE_METRICS`).
+        firing_rate: mean firing rate over all neuron updates (0..1).
+        rate_per_step: model-wide firing rate at each time step (0..1).
+        layers: per-layer rows in first-call order.
+        neuron_layers: firing statistics of each neuron layer.
+        energies: one estimate per hardware profile.
+        measured: GPU-measured energy, if any.
+        config_text: the config verbatim (TOML), or the parsed config as JSON.
+        config_is_text: ``config_text`` is the file's text (not the JSON of the parsed config).
+        config_path: the config file's path when known.
+        seed: the input seed when known.
+        warnings: the run's warnings and every energy warning (``profile: message``).
+        unsupported: modules/ops that ran without a counting rule.
+        uncalled: modules with parameters that never ran.
+    """
+
+    index: int
+    label: str
+    model: str
+    is_ann: bool
+    batch_size: int
+    time_steps: int
+    input_shapes: list[list[int]]
+    sop_convention: str
+    count_weighting: str
+    params: int
+    neurons: int
+    per_sample: dict[str, float]
+    firing_rate: float
+    rate_per_step: tuple[float, ...]
+    layers: tuple[LayerRow, ...]
+    neuron_layers: tuple[NeuronLayer, ...]
+    energies: tuple[EnergySummary, ...]
+    measured: MeasuredEnergy | None
+    config_text: str
+    config_is_text: bool
+    config_path: str | None
+    seed: int | None
+    warnings: tuple[str, ...]
+    unsupported: tuple[str, ...]
+    uncalled: tuple[str, ...]
+
+    def energy(self, profile: str) -> EnergySummary | None:
+        """The estimate on ``profile`` (``None`` when not estimated)."""
+        return next((e for e in self.energies if e.profile == profile), None)
+
+    @property
+    def dead_channels(self) -> int:
+        """Channels that never fired, over all neuron layers."""
+        return sum(len(n.dead_channels) for n in self.neuron_layers)
+
+    @property
+    def saturated_channels(self) -> int:
+        """Channels that fired at every update, over all neuron layers."""
+        return sum(len(n.saturated_channels) for n in self.neuron_layers)
+
+# --------------------------------------------------------------------------- energy
+
+
+def _scaled(values: Mapping[str, Any], batch: int) -> dict[str, float]:
+    """Divide a dict of energies by the batch."""
+    return {k: float(v) / batch for k, v in values.items()}
+
+
+def energy_summary(profile: str, energy: EnergyResult | Mapping[str, Any], batch_size: int) -> EnergySummary:
+    """Per-sample view of an energy estimate.
+
+    Args:
+        profile: the profile name (the key in ``ProfileResult.energy``).
+        energy: an :class:`EnergyResult` or its ``to_dict()``.
+        batch_size: samples in the run (energies are divided by it).
+
+    Returns:
+        The estimate with per-sample energies in pJ.
+    """
+    data = energy.to_dict() if isinstance(energy, EnergyResult) else energy
+    batch = max(int(batch_size), 1)
+    layer_terms = data.get("layer_terms", {})
+    return EnergySummary(
+        profile=profile,
+        total_pj=float(data["total_pj"]),
+        per_sample_pj=float(data.get("per_sample_pj", float(data["total_pj"]) / batch)),
+        by_term_pj=_scaled(data.get("by_term_pj", {}), batch),
+        layers_pj=_scaled(data.get("layers", {}), batch),
+        layer_terms_pj={name: _scaled(terms, batch) for name, terms in layer_terms.items()},
+        provenance=dict(data.get("provenance", {})),
+        warnings=tuple(data.get("warnings", ())),
+    )
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _category(layer: LayerRecord) -> str:
+    """``neuron``, ``synaptic`` or ``other``."""
+    if layer.neurons > 0:
+        return "neuron"
+    if layer.dense_macs or layer.macs or layer.sops:
+        return "synaptic"
+    return "other"
+
+
+def _layer_row(index: int, layer: LayerRecord, energies: Sequence[EnergySummary], batch: int) -> LayerRow:
+    """Per-sample table row of one layer."""
+    return LayerRow(
+        index=index,
+        name=layer.name,
+        type=layer.type,
+        category=_category(layer),
+        input_kind=layer.input_kind,
+        calls=layer.calls,
+        params=layer.params,
+        macs=layer.macs / batch,
+        dense_macs=layer.dense_macs / batch,
+        sops=layer.sops / batch,
+        sops_rate=layer.sops_rate / batch,
+        flops=layer.flops / batch,
+        neurons=layer.neurons,
+        spikes=layer.spikes / batch,
+        firing_rate=layer.firing_rate if layer.is_neuron else None,
+        energy_pj={e.profile: e.layers_pj.get(layer.name, 0.0) for e in energies},
+    )
+
+
+def _neuron_layer(layer: LayerRecord) -> NeuronLayer:
+    """Firing statistics of a neuron layer; dead/saturated channels from exact integer counts."""
+    pairs = list(zip(layer.spikes_per_channel, layer.updates_per_channel, strict=False))
+    return NeuronLayer(
+        name=layer.name,
+        type=layer.type,
+        neurons=layer.neurons,
+        firing_rate=layer.spikes / layer.neuron_updates if layer.neuron_updates else 0.0,
+        rate_per_step=tuple(layer.firing_rate_per_step),
+        rate_per_channel=tuple(layer.firing_rate_per_channel),
+        dead_channels=tuple(i for i, (s, u) in enumerate(pairs) if u > 0 and s == 0),
+        saturated_channels=tuple(i for i, (s, u) in enumerate(pairs) if u > 0 and s == u),
+    )
+
+
+def _rate_per_step(layers: Sequence[LayerRecord]) -> tuple[float, ...]:
+    """Model-wide firing rate at each time step: summed spikes over summed updates."""
+    steps = max((len(layer.spikes_per_step) for layer in layers), default=0)
+    spikes, updates = [0] * steps, [0] * steps
+    for layer in layers:
+        for t, (s, u) in enumerate(zip(layer.spikes_per_step, layer.updates_per_step, strict=False)):
+            spikes[t] += s
+            updates[t] += u
+    return tuple(s / u if u else 0.0 for s, u in zip(spikes, updates, strict=True))
+
+
+# --------------------------------------------------------------------------- one entry
+
+
+def _config_view(entry: ReportInput) -> tuple[str, bool]:
+    """The config text verbatim, or the parsed config dict as JSON when no text was given."""
+    if entry.config_text is not None:
+        return entry.config_text, True
+    return json.dumps(entry.result.config, indent=2, sort_keys=True, default=str), False
+
+
+def _warnings(result: ProfileResult, energies: Sequence[EnergySummary]) -> tuple[str, ...]:
+    """The run's warnings followed by each profile's energy warnings."""
+    out = list(result.warnings)
+    out += [f"{e.profile}: {w}" for e in energies for w in e.warnings]
+    return tuple(dict.fromkeys(out))
+
+
+def _seed(config: Mapping[str, Any]) -> int | None:
+    """The input seed recorded in a result's config dict."""
+    seed = config.get("input", {}).get("seed") if isinstance(config.get("input"), Mapping) else None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def model_report(index: int, entry: ReportInput) -> ModelReport:
+    """Build the model of one entry.
+
+    Args:
+        index: its position in the report (0 = the reference of a comparison).
+        entry: the profiled run and what goes with it.
+
+    Returns:
+        Per-sample counts, firing statistics, energies and warnings of the entry.
+    """
+    result = entry.result
+    batch = max(result.batch_size, 1)
+    energies = tuple(energy_summary(name, e, batch) for name, e in entry.energies.items())
+    neuron_records = [layer for layer in result.layers if layer.is_neuron]
+    totals = result.totals
+    text, is_text = _config_view(entry)
+    return ModelReport(
+        index=index,
+        label=entry.label,
+        model=result.model,
+        is_ann=totals.neurons == 0,
+        batch_size=result.batch_size,
+        time_steps=result.time_steps,
+        input_shapes=[list(s) for s in result.input_shapes],
+        sop_convention=result.sop_convention,
+        count_weighting=result.count_weighting,
+        params=totals.params,
+        neurons=totals.neurons,
+        per_sample={key: getattr(totals, key) / batch for key, _ in PER_SAMPLE_METRICS},
+        firing_rate=totals.firing_rate,
+        rate_per_step=_rate_per_step(neuron_records),
+        layers=tuple(_layer_row(i, layer, energies, batch) for i, layer in enumerate(result.layers)),
+        neuron_layers=tuple(_neuron_layer(layer) for layer in neuron_records),
+        energies=energies,
+        measured=entry.measured,
+        config_text=text,
+        config_is_text=is_text,
+        config_path=str(result.config["path"]) if "path" in result.config else None,
+        seed=_seed(result.config),
+        warnings=_warnings(result, energies),
+        unsupported=tuple(result.unsupported),
+        uncalled=tuple(result.uncalled),
+    )

@@ -5,13 +5,13 @@ Example:
     >>> "cmos45nm_fp32" in list_profiles()
     True
 
-GPU measurement (NVML) lives in a separate module and is imported lazily by its callers; nothing
-here touches NVML.
+GPU measurement: :class:`EnergyMeter` (NVML is imported lazily, only when a meter is created).
 """
 
 from __future__ import annotations
 
 from snnprof.energy.estimate import EnergyResult, estimate_energy
+from snnprof.energy.meter import EnergyMeter
 from snnprof.energy.profiles import HardwareProfile, list_profiles, load_profile
 
-__all__ = ["EnergyResult", "HardwareProfile", "estimate_energy", "list_profiles", "load_profile"]
+__all__ = ["EnergyMeter", "EnergyResult", "HardwareProfile", "estimate_energy", "list_profiles", "load_profile"]

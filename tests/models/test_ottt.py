@@ -73,6 +73,15 @@ def _per_layer(model: nn.Module, x: torch.Tensor) -> tuple[list[int], list[int],
     return conv_macs, neurons, sum(linear_macs)
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small tensors: one intra-op thread avoids OpenMP oversubscription on a busy 2-core machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def vgg() -> nn.Module:
     torch.manual_seed(0)
@@ -305,3 +314,136 @@ def test_config_file() -> None:
     inp = cfg["input"]
     x = ottt.make_inputs(model, inp["batch_size"], inp["time_steps"], inp["seed"], **inp["kwargs"])
     assert x.shape == (8, 3, 32, 32)
+
+
+# ----------------------------------------------------------------------------- width, init, dropout
+
+
+def test_width_scales_channels_and_macs() -> None:
+    model = ottt.ottt_vgg11_ws(width=0.125).eval()
+    table = [(max(1, round(cin * 0.125)) if cin != 3 else 3, round(cout * 0.125), hw) for cin, cout, hw in CONVS_32]
+    conv_macs, neurons, linear_macs = _per_layer(model, torch.zeros(1, 3, 32, 32))
+    assert conv_macs == [cin * cout * 9 * hw * hw for cin, cout, hw in table]
+    assert neurons == [cout * hw * hw for _, cout, hw in table]
+    assert linear_macs == 64 * 10
+    with pytest.raises(ValueError, match="width"):
+        ottt.ottt_vgg11_ws(width=0.0)
+
+
+def test_seed_initialisation() -> None:
+    torch.manual_seed(0)
+    model = ottt.ottt_vgg11_ws()
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            assert torch.count_nonzero(m.bias) == 0
+    assert torch.count_nonzero(model.classifier.bias) == 0
+    assert model.classifier.weight.std().item() == pytest.approx(0.01, rel=0.05)  # N(0, 0.01)
+    conv = model.features[3]  # kaiming normal, fan_out, relu: std = sqrt(2 / (C_out * 9))
+    assert conv.weight.std().item() == pytest.approx((2 / (128 * 9)) ** 0.5, rel=0.05)
+
+
+def test_neuron_dropout_fixed_over_the_run_and_training_only() -> None:
+    torch.manual_seed(0)
+    node = OnlineLIFNode(neuron_dropout=0.5)
+    x = torch.full((1, 4000), 1.5)
+    node.train()
+    s0 = node(x, init=True)
+    mask = node.dropout_mask
+    assert mask is not None and set(torch.unique(mask).tolist()) == {0.0, 2.0}
+    assert 0.4 < (mask == 0).float().mean().item() < 0.6
+    assert torch.equal(s0, 2.0 * (mask > 0).float())  # every neuron fires at v = 1.5; kept ones scaled 1/(1-p)
+    node(x)
+    assert node.dropout_mask is mask  # one mask per run (drawn at init)
+    node.eval()
+    assert torch.equal(node(x, init=True), torch.ones_like(x))
+    with pytest.raises(ValueError, match="neuron_dropout"):
+        OnlineLIFNode(neuron_dropout=1.0)
+
+
+def test_with_rate_returns_spikes_and_trace() -> None:
+    node = OnlineLIFNode()
+    x = torch.tensor([[1.2, 0.3]])
+    pair = node(x, init=True, with_rate=True)
+    assert torch.equal(pair, torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    pair = node(x, with_rate=True)  # v = [0.1 + 1.2, 0.15 + 0.3]: spike [1, 0]; rate = 0.5 * rate + s
+    assert torch.equal(pair, torch.tensor([[1.0, 0.0], [1.5, 0.0]]))
+
+
+# ----------------------------------------------------------------------------- gradient trick
+
+
+def test_train_mode_forward_equals_eval_forward() -> None:
+    torch.manual_seed(0)
+    model = ottt.ottt_vgg11_ws(width=0.125)
+    x = torch.randn(2, 3, 16, 16)
+    model.eval()
+    with torch.no_grad():
+        evals = [model(x, init=(t == 0)) for t in range(3)]
+    model.train()  # trace mode: neurons emit cat(spike, rate); the values seen downstream are the spikes'
+    trains = [model(x, init=(t == 0)).detach() for t in range(3)]
+    for a, b in zip(evals, trains, strict=True):
+        assert torch.equal(a, b)
+
+
+def _grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> dict[str, torch.Tensor]:
+    model.zero_grad()
+    for t in range(steps):
+        torch.nn.functional.cross_entropy(model(x, init=(t == 0)), y).backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_spike_trace_op_weight_gradient_uses_the_presynaptic_trace() -> None:
+    torch.manual_seed(0)
+    trick = ottt.ottt_vgg11_ws(width=0.125).train()
+    plain = ottt.ottt_vgg11_ws(width=0.125, grad_with_rate=False).train()
+    plain.load_state_dict(trick.state_dict())
+    x, y = torch.randn(4, 3, 16, 16) * 2, torch.tensor([0, 1, 2, 3])
+    # Step 0 only: the trace equals the spikes, so both give the same gradients.
+    g_trick, g_plain = _grads(trick, x, y, 1), _grads(plain, x, y, 1)
+    for name in g_plain:
+        torch.testing.assert_close(g_trick[name], g_plain[name])
+    # Step 1: the first conv (analog input) sees the same gradient; features.3's weight gradient
+    # is computed from 2.74 * rate of features.1 (rate = 0.5 * s_0 + s_1) instead of its spikes.
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep_grad(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        if out.requires_grad:
+            out.register_hook(lambda g: captured.setdefault("g", g))
+
+    conv, lif = plain.features[3], plain.features[1]
+    for net in (plain, trick):
+        net(x, init=True)
+        net.zero_grad()
+    hook = conv.register_forward_hook(keep_grad)
+    torch.nn.functional.cross_entropy(plain(x), y).backward()
+    hook.remove()
+    torch.nn.functional.cross_entropy(trick(x), y).backward()
+    assert torch.equal(trick.features[1].rate, lif.rate)
+    expected = torch.autograd.grad(
+        torch.nn.functional.conv2d(lif.rate * 2.74, conv.standardized_weight(), conv.bias, padding=1),
+        conv.weight,
+        grad_outputs=captured["g"],
+    )[0]
+    torch.testing.assert_close(trick.features[3].weight.grad, expected)
+    torch.testing.assert_close(trick.features[0].weight.grad, plain.features[0].weight.grad)
+    assert not torch.allclose(trick.features[3].weight.grad, plain.features[3].weight.grad)
+
+
+# ----------------------------------------------------------------------------- frames, from_batch
+
+
+def test_frames_inputs_and_per_step_run() -> None:
+    model = ottt.ottt_vgg11_ws(in_channels=2, width=0.125).eval()
+    frames = ottt.make_inputs(model, 3, 4, seed=1, image_size=16, frames=True)
+    assert frames.shape == (4, 3, 2, 16, 16)
+    assert set(torch.unique(frames).tolist()) <= {0.0, 1.0}
+    assert torch.equal(frames, ottt.make_inputs(model, 3, 4, seed=1, image_size=16, frames=True))
+    with torch.no_grad():
+        out = ottt.run(model, frames, 4)
+        manual = sum(model(frames[t], init=(t == 0)) for t in range(4))
+    torch.testing.assert_close(out, manual)
+    with pytest.raises(ValueError, match="frames"):
+        ottt.run(model, frames, 5)
+    assert torch.equal(ottt.from_batch(frames.transpose(0, 1)), frames)
+    image = torch.zeros(2, 3, 8, 8)
+    assert ottt.from_batch(image) is image

@@ -55,6 +55,9 @@ def _root(
     """
 
 
+_DATASET_ONLY = ("--max-batches", "--resume", "--checkpoint-every")
+
+
 @app.command(no_args_is_help=True)
 def count(
     config: Annotated[Path, typer.Argument(help="Run config (TOML), e.g. configs/sj_spiking_cnn.toml.")],
@@ -67,29 +70,172 @@ def count(
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the per-layer table as CSV.")] = None,
     per_sample: Annotated[bool, typer.Option("--per-sample", help="Show per-sample numbers in the table.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
+    dataset: Annotated[
+        bool, typer.Option("--dataset", help="Stream the config's whole data set (source = 'dataset'), not one batch.")
+    ] = False,
+    max_batches: Annotated[
+        int | None, typer.Option("--max-batches", min=1, help="With --dataset: profile at most N batches.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="With --dataset: continue from the checkpoint next to --json.")
+    ] = False,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option("--checkpoint-every", min=1, help="With --dataset: checkpoint every K batches to JSON.ckpt."),
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="With --dataset: cpu or cuda (cuda:LOCAL_RANK).")] = "cpu",
 ) -> None:
     """Count operations, spikes and energy of a zoo model described by a config.
 
     Example: [bold]snnprof count configs/ottt_vgg11_ws.toml -p loihi --json out.json --csv out.csv[/bold]
+
+    A whole data set, with mean and spread across samples (the config has source = "dataset"):
+    [bold]snnprof count CONFIG --dataset --json out.json --checkpoint-every 50[/bold]; on N processes:
+    [bold]torchrun --nproc_per_node=N -m snnprof count CONFIG --dataset --json out.json[/bold]
     """
+    options = {"--max-batches": max_batches, "--resume": resume, "--checkpoint-every": checkpoint_every}
+    if dataset:
+        _count_dataset(config, profile, json_out, csv_out, per_sample=per_sample, quiet=quiet, options=options,
+                       device=device)
+        return
     from snnprof.config import load_config
+    from snnprof.dataset.distributed import world_from_env
+    from snnprof.errors import ConfigError
     from snnprof.render import layers_csv, render_result
     from snnprof.runner import run_count
 
     with errors():
+        given = [name for name in _DATASET_ONLY if options[name]]
+        if given:
+            raise ConfigError(config, "", f"{', '.join(given)} only apply with --dataset")
+        if not world_from_env().is_main:  # under torchrun without --dataset, rank 0 alone counts
+            return
         cfg = load_config(config)
         with _err.status(f"profiling {cfg.model.name} ...") if not quiet else nullcontext():
             result = run_count(cfg, profiles=profile, per_sample=per_sample)
-        outputs: dict[Path, str] = {}
-        if json_out is not None:
-            outputs[json_out] = result.to_json() + "\n"
-        if csv_out is not None:
-            outputs[csv_out] = layers_csv(result)
+        outputs = _rendered_outputs(result, json_out, csv_out, layers_csv)
         write_outputs(outputs)
     if not quiet:
         _out.print(render_result(result, per_sample=per_sample))
         for path in outputs:
             _out.print(f"wrote {path}", highlight=False)
+
+
+def _rendered_outputs(result: Any, json_out: Path | None, csv_out: Path | None, layers_csv: Any) -> dict[Path, str]:
+    """Every requested output file's text, rendered before anything is written."""
+    outputs: dict[Path, str] = {}
+    if json_out is not None:
+        outputs[json_out] = result.to_json() + "\n"
+    if csv_out is not None:
+        outputs[csv_out] = layers_csv(result)
+    return outputs
+
+
+class _RankErrors:
+    """Errors as one ``error:`` line on rank 0 (:func:`errors`); other ranks exit with the same code silently."""
+
+    def __init__(self, is_main: bool) -> None:
+        self.main = errors() if is_main else None
+
+    def __enter__(self) -> None:
+        if self.main is not None:
+            self.main.__enter__()
+
+    def __exit__(self, kind: Any, err: Any, tb: Any) -> bool | None:
+        if self.main is not None:
+            return self.main.__exit__(kind, err, tb)
+        from snnprof.cli_common import EXIT_BAD_INPUT, EXIT_NO_HARDWARE
+        from snnprof.errors import HardwareMissingError, SnnprofError
+
+        if isinstance(err, SnnprofError):
+            raise typer.Exit(EXIT_NO_HARDWARE if isinstance(err, HardwareMissingError) else EXIT_BAD_INPUT) from None
+        return None
+
+
+def _dataset_progress(quiet: bool, name: str) -> tuple[Any, Any, Any]:
+    """A Rich progress bar on stderr and its ``on_start``/``on_batch`` callbacks (no-ops when quiet)."""
+    if quiet:
+        return nullcontext(), None, None
+    from rich import progress as rp
+
+    bar = rp.Progress(rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(),
+                      rp.TextColumn("batches · {task.fields[samples]:,} samples"), rp.TimeElapsedColumn(),
+                      rp.TimeRemainingColumn(), console=_err, transient=True)
+    task = bar.add_task(f"profiling {name}", total=None, samples=0)
+
+    def on_start(total: int, skipped: int) -> None:
+        bar.update(task, total=total)
+        if skipped:
+            bar.update(task, description=f"profiling {name} (resumed after batch {skipped})")
+
+    def on_batch(done: int, samples: int, _size: int) -> None:
+        bar.update(task, completed=done, samples=samples)
+
+    return bar, on_start, on_batch
+
+
+def _count_dataset(config: Path, profile: list[str] | None, json_out: Path | None, csv_out: Path | None, *,
+                   per_sample: bool, quiet: bool, options: dict[str, Any], device: str) -> None:
+    """``snnprof count --dataset``: stream the data set (sharded under torchrun), write once from rank 0."""
+    from snnprof.config import load_config
+    from snnprof.dataset.checkpoint import checkpoint_path
+    from snnprof.dataset.distributed import distributed, world_from_env
+    from snnprof.dataset.render import sample_stats_table
+    from snnprof.errors import ConfigError
+    from snnprof.render import layers_csv, render_result
+    from snnprof.runner import DatasetOptions, run_dataset_count
+
+    with errors():
+        is_main = world_from_env().is_main
+    with _RankErrors(is_main):
+        cfg = load_config(config)
+        ckpt = _checkpoint_option(config, json_out, options, checkpoint_path)
+        _check_device(device)
+        with distributed(device) as ctx:
+            if ctx.active and ckpt is not None:
+                raise ConfigError(config, "", "--checkpoint-every/--resume work in single-process runs only")
+            bar, on_start, on_batch = _dataset_progress(quiet or not ctx.is_main, cfg.model.name)
+            opts = DatasetOptions(max_batches=options["--max-batches"], checkpoint_every=options["--checkpoint-every"],
+                                  checkpoint=ckpt, resume=bool(options["--resume"]), device=device,
+                                  on_start=on_start, on_batch=on_batch)
+            with bar:
+                result = run_dataset_count(cfg, profiles=profile, opts=opts, ctx=ctx)
+        if result is None:  # not rank 0
+            return
+        outputs = _rendered_outputs(result, json_out, csv_out, layers_csv)
+        write_outputs(outputs)
+        if ckpt is not None and ckpt.exists():
+            ckpt.unlink()
+    if not quiet:
+        _out.print(render_result(result, per_sample=per_sample))
+        if result.sample_stats is not None:
+            _out.print(sample_stats_table(result.sample_stats))
+        for path in outputs:
+            _out.print(f"wrote {path}", highlight=False)
+
+
+def _checkpoint_option(config: Path, json_out: Path | None, options: dict[str, Any], where: Any) -> Path | None:
+    """The checkpoint file (``JSON.ckpt``) when checkpoints are asked for, else ``None``."""
+    from snnprof.errors import ConfigError
+
+    if not (options["--checkpoint-every"] or options["--resume"]):
+        return None
+    if json_out is None:
+        raise ConfigError(config, "", "--checkpoint-every/--resume need --json (the checkpoint is written next to it)")
+    return where(json_out)
+
+
+def _check_device(device: str) -> None:
+    """``cpu`` or an available ``cuda``."""
+    from snnprof.errors import HardwareMissingError, SnnprofError
+
+    if device not in ("cpu", "cuda"):
+        raise SnnprofError(f"--device: expected 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise HardwareMissingError("--device cuda: no CUDA device is available")
 
 
 def _profile_rows() -> list[dict[str, Any]]:

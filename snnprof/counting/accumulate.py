@@ -9,11 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
-from snnprof.counting.costs import Cost, NeuronActivity, Synapse
-from snnprof.counting.kinds import DENSE, KIND_CODES, KIND_NAMES, classify, events, host_code, sample_proves_dense
+from snnprof.counting.costs import Cost, NeuronActivity, Synapse, exact_sum, rows_of
+from snnprof.counting.kinds import (
+    COUNT,
+    DENSE,
+    KIND_CODES,
+    KIND_NAMES,
+    SPIKE,
+    TERNARY,
+    classify,
+    events,
+    host_code,
+    sample_proves_dense,
+)
 from snnprof.counting.results import LayerRecord
+from snnprof.counting.samples import SampleCollector
 
 __all__ = ["LayerAccumulator", "finalize"]
 
@@ -43,11 +56,13 @@ _EXACT_F32 = 1 << 24  # float32 sums of 0/1 values are exact below this many ter
 
 
 def _indicator(s: torch.Tensor) -> torch.Tensor:
-    """1.0 where ``s`` is nonzero (a spike), as float: fast float kernels instead of bool ones."""
-    if s.dtype == torch.bool:
-        return s.to(torch.float32)
-    sf = s if s.dtype in (torch.float32, torch.float64) else s.to(torch.float32)
-    return sf.abs().sign_()
+    """1.0 where ``s`` is nonzero (a spike), as float32/float64.
+
+    One pass (``ne`` written straight into a float tensor); measured on CPU with cold caches it is
+    cheaper than ``abs().sign_()`` and far cheaper than bool reductions or ``count_nonzero``.
+    """
+    dtype = s.dtype if s.dtype in (torch.float32, torch.float64) else torch.float32
+    return torch.ne(s, 0, out=torch.empty(s.shape, dtype=dtype, device=s.device))
 
 
 def _exact_sum(x: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
@@ -60,12 +75,17 @@ def _exact_sum(x: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
     return x.sum(dim, dtype=dtype).to(torch.float64)
 
 
-def _per_channel(fired: torch.Tensor, dim: int | None) -> tuple[torch.Tensor, int]:
-    """Spikes per channel (float64 vector) and the channel count."""
-    if dim is None:
-        return _exact_sum(fired.reshape(1, -1), 1), 1
-    others = tuple(d for d in range(fired.dim()) if d != dim)
-    return _exact_sum(fired, others), fired.shape[dim]
+def _channel_grid(fired: torch.Tensor, lead: int) -> torch.Tensor:
+    """Spikes per (leading index, channel): ``[T, B, C]`` (multi-step) or ``[B, C]`` (float64, exact).
+
+    One pass over the spike tensor: the trailing (spatial) dims after the channel are summed; a
+    tensor without a channel dim counts as one channel.
+    """
+    if fired.dim() <= lead:
+        return fired.reshape(*fired.shape, 1).to(torch.float64)
+    if fired.dim() == lead + 1:
+        return fired.to(torch.float64)
+    return _exact_sum(fired, tuple(range(lead + 1, fired.dim())))
 
 
 def _grow(vec: torch.Tensor | None, size: int, like: torch.Tensor) -> torch.Tensor:
@@ -77,46 +97,138 @@ def _grow(vec: torch.Tensor | None, size: int, like: torch.Tensor) -> torch.Tens
     return torch.cat([vec, vec.new_zeros(size - vec.numel())])
 
 
+#: One operand side's per-sample SOPs: ``(per-leading-index SOPs or None, side total, applies-mask)``.
+_Part = tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None]
+
+
 @dataclass
 class _Evaluated:
     macs: torch.Tensor | int
     sops: torch.Tensor | int
     rate: torch.Tensor | float
     code: torch.Tensor | None
+    parts: tuple[_Part, ...] = ()
 
 
-def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool) -> tuple[Any, ...] | None:
-    """Kind, events, event total and exact accumulates of one operand; ``None`` if surely dense.
+def _cpu_classify(x: torch.Tensor) -> tuple[int, torch.Tensor] | None:
+    """:func:`classify` of a float CPU tensor as ``(host code, peak)``, skipping passes it does not need.
+
+    The same tests as ``classify`` (same formulas, same precedence: spike, count, ternary, dense),
+    but reading each scalar is free on CPU, so a spike tensor skips the integrality pass and a
+    tensor with values below -1 skips it too. ``None`` for other tensors (use ``classify``).
+    """
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or x.numel() == 0:
+        return None
+    flat = x.reshape(-1)
+    lo, hi = torch.aminmax(flat)
+    low, high = float(lo), float(hi)
+    if low == 0.0 and float(torch.dot(flat, hi - flat)) == 0.0:
+        return SPIKE, hi
+    if not low >= -1.0:  # also NaN
+        return DENSE, hi
+    integral = float(torch.remainder(flat, 1).sum()) == 0.0
+    if integral and low >= 0.0:
+        return COUNT, hi
+    if integral and high <= 1.0:
+        return TERNARY, hi
+    return DENSE, hi
+
+
+def _events(x: torch.Tensor, code: int, by_value: bool, peak: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """:func:`events` of a float CPU tensor of known kind, and the largest event value.
+
+    Spikes ``{0, c}`` are ``x / c`` (one pass), and 0/1 spike tensors are their own events (no copy;
+    events are never written to).
+    """
+    if code == SPIKE:
+        return (x if float(peak) in (0.0, 1.0) else x / peak), 1.0
+    bound = float(peak) if code == COUNT and by_value else 1.0
+    return events(x, torch.tensor(code), by_value, peak), bound
+
+
+_SAMPLE = 2048
+
+
+def _sample_proves_dense(x: torch.Tensor) -> bool:
+    """:func:`sample_proves_dense` on the host with numpy (the same test, without per-op dispatch)."""
+    if x.dtype not in (torch.float32, torch.float64) or x.device.type != "cpu":
+        return sample_proves_dense(x)
+    if not x.is_contiguous() or x.numel() < 2:
+        return False
+    try:
+        sample = x.detach().view(-1)[:_SAMPLE].numpy()
+    except (RuntimeError, TypeError):  # e.g. tensors with a lazy negation bit
+        return sample_proves_dense(x)
+    if not np.any(sample != np.round(sample)):
+        return False
+    nonzero = sample[sample != 0]
+    return bool(nonzero.size >= 2 and np.any(nonzero != nonzero[0]))
+
+
+def _forced(x: torch.Tensor, override: int, by_value: bool) -> tuple[Any, ...] | None:
+    """:func:`_classified` with the kind forced by an override."""
+    if override == DENSE:
+        return None
+    code = torch.tensor(override, device=x.device)
+    if override in (KIND_CODES["spike"], KIND_CODES["ternary"]):
+        x = x != 0  # a forced spike/ternary kind: one event per nonzero, whatever the values
+    return code, events(x, code, by_value, None), None
+
+
+def _classified(x: torch.Tensor, override: int | None, by_value: bool) -> tuple[Any, ...] | None:
+    """``(kind code, events, largest event or None)`` of one operand; ``None`` if surely dense.
 
     ``None`` is returned only when that is known without a device sync (CPU tensors), so the
     dense path skips every event computation.
     """
     if override is not None:
-        if override == DENSE:
+        return _forced(x, override, by_value)
+    if _sample_proves_dense(x):
+        return None
+    fast = _cpu_classify(x)
+    if fast is not None:
+        if fast[0] == DENSE:
             return None
-        code, peak = torch.tensor(override, device=x.device), None
-        if override in (KIND_CODES["spike"], KIND_CODES["ternary"]):
-            x = x != 0  # a forced spike/ternary kind: one event per nonzero, whatever the values
-    else:
-        if sample_proves_dense(x):
-            return None
-        code, peak = classify(x)
-        if host_code(code) == DENSE:
-            return None
-    ev = events(x, code, by_value, peak)
-    total = ev.sum(dtype=torch.float64)
-    return code, ev, total, fanout(ev, total)
+        return (torch.tensor(fast[0]), *_events(x, fast[0], by_value, fast[1]))
+    code, peak = classify(x)
+    if host_code(code) == DENSE:
+        return None
+    return code, events(x, code, by_value, peak), None
+
+
+def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool,
+          rows: bool = False) -> tuple[Any, ...] | None:
+    """Kind, events, event total, exact accumulates (and per-row accumulates) of one operand.
+
+    ``None`` if surely dense (see :func:`_classified`). With ``rows``, a fanout that has a per-row
+    version is evaluated once, per row, and its total is their sum.
+    """
+    found = _classified(x, override, by_value)
+    if found is None:
+        return None
+    code, ev, bound = found
+    one_pass = getattr(fanout, "evaluate", None)
+    if one_pass is not None:
+        total, sops, per_row = one_pass(ev, rows, bound)
+        return code, ev, total, sops, per_row
+    total = exact_sum(ev, bound=bound)
+    row_fn = rows_of(fanout) if rows else None
+    if row_fn is not None:
+        per_row = row_fn(ev)
+        return code, ev, total, per_row.sum(), per_row
+    return code, ev, total, fanout(ev, total), None
 
 
 def _dense(syn: Synapse) -> _Evaluated:
     return _Evaluated(syn.dense_macs, 0, 0.0, DENSE)
 
 
-def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool) -> _Evaluated:
+def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool, rows: bool = False) -> _Evaluated:
     """MACs, exact SOPs, rate estimate and kind code of one synaptic product.
 
     Values are device tensors (no host sync) except where the answer is known on the host
     (always-dense products, and CPU inputs proven dense), which come back as Python numbers.
+    With ``rows``, ``parts`` also holds the SOPs per leading index of the operands (per-sample stats).
     """
     a, b = syn.operand, syn.operand_b
     if a is None and b is None:
@@ -125,22 +237,61 @@ def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool) -> _Eva
         a, b, fan_a, fan_b = b, None, syn.fanout_b, None
     else:
         fan_a, fan_b = syn.fanout, syn.fanout_b
-    side_a = _side(a, fan_a, override, by_value)
-    side_b = _side(b, fan_b, None, by_value) if b is not None and fan_b is not None else None
+    side_a = _side(a, fan_a, override, by_value, rows)
+    side_b = _side(b, fan_b, None, by_value, rows) if b is not None and fan_b is not None else None
     if side_a is None and side_b is None:
         return _dense(syn)
-    if side_a is None:
-        assert b is not None
-        return _one_sided(syn, side_b, b)
-    if side_b is None:
-        return _one_sided(syn, side_a, a)
-    return _two_sided(syn, side_a, side_b, a, b)
+    if side_a is None or side_b is None:
+        side = side_a if side_a is not None else side_b
+        out = _one_sided(syn, side, a if side_a is not None else b)
+        if rows:
+            out.parts = _part(side[4], side[3], None if isinstance(out.code, int) else side[0] != DENSE)
+        return out
+    out = _two_sided(syn, side_a, side_b, a, b)
+    if rows:
+        out.parts = _two_sided_parts(syn, side_a, side_b)
+    return out
+
+
+def _applies(mask: torch.Tensor | None) -> bool:
+    """False only when a CPU mask is known to be false (then its per-row work is skipped)."""
+    return mask is None or mask.device.type != "cpu" or bool(mask)
+
+
+def _part(per_row: torch.Tensor | None, total: Any, mask: torch.Tensor | None) -> tuple[_Part, ...]:
+    """One side's per-sample SOPs (``total``: a tensor, or a thunk evaluated only when there are no rows)."""
+    if not _applies(mask):
+        return ()
+    if per_row is not None:
+        return ((per_row, None, mask),)
+    return ((None, total if isinstance(total, torch.Tensor) else total(), mask),)
+
+
+def _two_sided_parts(syn: Synapse, side_a: tuple[Any, ...], side_b: tuple[Any, ...]) -> tuple[_Part, ...]:
+    code_a, ev_a, _tot_a, sops_a, rows_a = side_a
+    code_b, ev_b, _tot_b, sops_b, rows_b = side_b
+    is_a, is_b = code_a != DENSE, code_b != DENSE
+    both = is_a & is_b
+    if syn.pair is None:
+        pair_rows, pair_total = rows_a, sops_a
+    else:
+        pair_fn = rows_of(syn.pair)
+        pair_rows = pair_fn(ev_a, ev_b) if pair_fn is not None and _applies(both) else None
+        pair_total = lambda: syn.pair(ev_a, ev_b)  # noqa: E731  (only evaluated without rows)
+    return (
+        *_part(rows_a, sops_a, is_a & ~is_b),
+        *_part(rows_b, sops_b, is_b & ~is_a),
+        *_part(pair_rows, pair_total, both),
+    )
 
 
 def _one_sided(syn: Synapse, side: tuple[Any, ...], x: torch.Tensor) -> _Evaluated:
-    code, _ev, total, sops = side
-    is_ev = code != DENSE
+    code, _ev, total, sops, _rows = side
     rate = syn.dense_macs * total / max(x.numel(), 1)
+    known = host_code(code)
+    if known is not None:  # CPU: an event kind (dense sides never get here), decided on the host
+        return _Evaluated(0, sops, rate, known)
+    is_ev = code != DENSE
     return _Evaluated(
         torch.where(is_ev, 0, syn.dense_macs), torch.where(is_ev, sops, 0.0), torch.where(is_ev, rate, 0.0), code
     )
@@ -148,8 +299,8 @@ def _one_sided(syn: Synapse, side: tuple[Any, ...], x: torch.Tensor) -> _Evaluat
 
 def _two_sided(syn: Synapse, side_a: tuple[Any, ...], side_b: tuple[Any, ...], a: torch.Tensor,
                b: torch.Tensor) -> _Evaluated:
-    code_a, ev_a, tot_a, sops_a = side_a
-    code_b, ev_b, tot_b, sops_b = side_b
+    code_a, ev_a, tot_a, sops_a, _rows_a = side_a
+    code_b, ev_b, tot_b, sops_b, _rows_b = side_b
     is_a, is_b = code_a != DENSE, code_b != DENSE
     both = is_a & is_b
     pair = syn.pair(ev_a, ev_b) if syn.pair is not None else sops_a
@@ -197,37 +348,47 @@ class LayerAccumulator:
             self.dev = _Device.on(like.device)
         return self.dev
 
-    def add_cost(self, cost: Cost, override: int | None, by_value: bool, fold: int | None) -> None:
-        """Account one call's :class:`Cost` (no host sync)."""
+    def add_cost(self, cost: Cost, override: int | None, by_value: bool, fold: int | None,
+                 samples: SampleCollector | None = None) -> None:
+        """Account one call's :class:`Cost` (no host sync); ``samples`` also gets its per-sample counts."""
         self.calls += 1
         self.flops += cost.flops
         for i, syn in enumerate(cost.synapses):
-            self._add_synapse(syn, override, by_value, record_kind=i == 0)
+            self._add_synapse(syn, override, by_value, record_kind=i == 0, samples=samples)
         if cost.neuron is not None:
-            self._add_neuron(cost.neuron, fold)
+            self._add_neuron(cost.neuron, fold, samples)
         self._add_geometry(cost.geometry)
 
-    def _add_synapse(self, syn: Synapse, override: int | None, by_value: bool, record_kind: bool) -> None:
+    def _add_synapse(self, syn: Synapse, override: int | None, by_value: bool, record_kind: bool,
+                     samples: SampleCollector | None) -> None:
         self.dense_macs += syn.dense_macs
         self.flops += 2 * syn.dense_macs
-        ev = evaluate_synapse(syn, override, by_value)
-        if ev.code is None:
+        ev = evaluate_synapse(syn, override, by_value, rows=samples is not None)
+        if ev.code is None or (isinstance(ev.code, int) and ev.code == DENSE):  # always dense, or known dense
             self.static_macs += syn.dense_macs
+            if samples is not None:
+                samples.add_macs(syn.dense_macs)
+            if ev.code is not None:
+                self.synaptic = True
+                if record_kind:
+                    self.host_kinds[ev.code] += 1
             return
         self.synaptic = True
-        if isinstance(ev.code, int):  # known on the host: a dense call
-            self.static_macs += syn.dense_macs
-            if record_kind:
-                self.host_kinds[ev.code] += 1
-            return
-        dev = self._device(ev.code)
-        dev.macs += ev.macs
+        dev = self._device(ev.sops if isinstance(ev.code, int) else ev.code)
+        if not isinstance(ev.macs, int) or ev.macs:
+            dev.macs += ev.macs
         dev.sops += ev.sops
         dev.sops_rate += ev.rate
-        if record_kind:
+        if record_kind and isinstance(ev.code, int):  # an event kind known on the host (CPU)
+            self.host_kinds[ev.code] += 1
+        elif record_kind:
             dev.kinds += torch.nn.functional.one_hot(ev.code, 4)
+        if samples is not None:
+            samples.add_macs(ev.macs)
+            for rows, total, mask in ev.parts:
+                samples.add_sops(self.name, rows, total, mask)
 
-    def _add_neuron(self, act: NeuronActivity, fold: int | None) -> None:
+    def _add_neuron(self, act: NeuronActivity, fold: int | None, samples: SampleCollector | None) -> None:
         s = act.spikes
         fired = _indicator(s)
         dev = self._device(s)
@@ -242,12 +403,14 @@ class LayerAccumulator:
         state = s.numel() * max(s.element_size(), 4)
         self.state_read_bytes += state
         self.state_write_bytes += state
-        per_ch, channels = _per_channel(fired, act.channel_dim)
-        dev.spikes += per_ch.sum(dtype=torch.float64)
+        grid = _channel_grid(fired, 2 if multi else 1)  # [T, B, C] or [B, C]: one pass over the spikes
+        channels = grid.shape[-1]
+        per_ch = grid.reshape(-1, channels).sum(0)
+        dev.spikes += per_ch.sum()
         if multi:
-            per_step, start = _exact_sum(fired.reshape(steps, -1), 1), 0
+            per_step, start = grid.reshape(steps, -1).sum(1), 0
         else:
-            per_step = per_ch.sum(dtype=torch.float64).reshape(1)
+            per_step = per_ch.sum().reshape(1)
             start = self.single_calls % fold if fold else self.single_calls
             self.single_calls += 1
         self._add_steps(per_step, start, s.numel() // steps)
@@ -255,6 +418,8 @@ class LayerAccumulator:
         dev.channel_spikes[:channels] += per_ch
         self.channel_count = max(self.channel_count, channels)
         self.channel_updates_each += s.numel() // channels
+        if samples is not None:
+            samples.add_spikes(self.name, grid.sum(-1), multi)
 
     def _add_steps(self, per_step: torch.Tensor, start: int, updates: int) -> None:
         dev = self.dev

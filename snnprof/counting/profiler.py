@@ -19,7 +19,8 @@ counted under ``"<module>/<op>"``. Nothing is written to the model: hooks are re
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ from snnprof.counting.registry import find_module_rule, find_op_rule
 from snnprof.counting.results import ProfileResult, Totals
 from snnprof.counting.rules._util import first_tensor
 from snnprof.counting.rules.elementwise import classify_op, op_name
+from snnprof.counting.samples import SampleCollector
+from snnprof.counting.state import load_profiler_state, profiler_state
 from snnprof.errors import UncountedOpsError
 
 __all__ = ["Profiler", "profile"]
@@ -69,6 +72,7 @@ class _Frame:
     suppressed: bool
     op_index: dict[str, int] = field(default_factory=dict)
     ops_seen: int = 0
+    popped: bool = False
 
     def next_key(self, op: str) -> str:
         k = self.op_index.get(op, 0)
@@ -106,6 +110,21 @@ class Profiler:
         overrides: ``{layer name: kind}`` forcing the input kind (spike/count/ternary/dense).
         count_weighting: ``"value"`` (a graded input n counts n SOPs) or ``"nonzero"`` (1 each).
         model_name: name stored in the result (default: the model's class name).
+        sample_stats: also reduce MACs, SOPs and spikes per sample (on the device) and keep their
+            mean and spread across samples (``result().sample_stats``). Call :meth:`end_batch` after
+            each batch; how operand rows map to samples is documented in
+            :mod:`snnprof.counting.samples`. Off by default (no per-sample work).
+        sample_projections: ``{name: (w_macs, w_sops, w_spikes)}`` linear functionals of the
+            per-sample counts whose min/max are tracked too (needs ``sample_stats``).
+
+    Example (a data set, with the spread across samples)::
+
+        with Profiler(net, time_steps=T, sample_stats=True) as prof:
+            for x, _ in loader:
+                functional.reset_net(net)
+                net(x.transpose(0, 1))
+                prof.end_batch(x.shape[0])
+        stats = prof.result().sample_stats  # stats.spread("sops").mean, .std, .min, .max
     """
 
     def __init__(
@@ -119,6 +138,8 @@ class Profiler:
         overrides: Mapping[str, str] | None = None,
         count_weighting: str = "value",
         model_name: str | None = None,
+        sample_stats: bool = False,
+        sample_projections: Mapping[str, Any] | None = None,
     ) -> None:
         if sop_convention != "exact":
             raise ValueError(f"sop_convention must be 'exact' (got {sop_convention!r}); sops_rate is always reported")
@@ -135,6 +156,10 @@ class Profiler:
         self.batch_size = batch_size
         self.overrides = {k: KIND_CODES[v] for k, v in (overrides or {}).items()}
         self.model_name = model_name or type(model).__name__
+        if sample_projections and not sample_stats:
+            raise ValueError("sample_projections needs sample_stats=True")
+        self.sample_stats = sample_stats
+        self.sample_projections = dict(sample_projections or {})
         self._reset()
 
     def _reset(self) -> None:
@@ -153,6 +178,9 @@ class Profiler:
         self._func_params: dict[str, set[int]] = {}
         self._mode: _OpInterceptor | None = None
         self._fastpath: bool | None = None
+        self._samples = SampleCollector(self.sample_projections) if self.sample_stats else None
+        self._weight_bytes: dict[int, int] = {}
+        self._pops = 0
 
     # ----------------------------------------------------------------- context management
     def __enter__(self) -> Profiler:
@@ -183,6 +211,7 @@ class Profiler:
     def _detach(self) -> None:
         try:
             if self._mode is not None:
+                self._resume(self._pops > 0)
                 self._mode.__exit__(None, None, None)
         finally:
             self._mode = None
@@ -194,6 +223,27 @@ class Profiler:
                 self._fastpath = None
             self._stack = []
 
+    def _suspend(self) -> bool:
+        """Take the op interceptor off the torch-function stack if it is on top (ops then skip Python dispatch).
+
+        Done while a rule runs (its tensor ops are the profiler's, not the model's) and while a module
+        with its own rule runs (ops inside it are never counted).
+        """
+        mode = self._mode
+        if mode is None or not torch._C._len_torch_function_stack():
+            return False
+        if torch.overrides._get_current_function_mode() is not mode:
+            return False
+        torch._C._pop_torch_function_stack()
+        self._pops += 1
+        return True
+
+    def _resume(self, popped: bool) -> None:
+        """Put the interceptor back after :meth:`_suspend` returned ``popped``."""
+        if popped and self._mode is not None:
+            torch._C._push_on_torch_function_stack(self._mode)
+            self._pops -= 1
+
     # ----------------------------------------------------------------- hooks
     def _pre_hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         parent = self._stack[-1] if self._stack else None
@@ -202,14 +252,19 @@ class Profiler:
         rule = None if suppressed else find_module_rule(type(module))
         if module is self.model:  # before the push: its tensor queries must not count as ops of the root
             self._on_root(args, kwargs)
-        self._stack.append(_Frame(module, name, rule, suppressed))
         self._called.add(id(module))
+        frame = _Frame(module, name, rule, suppressed)
+        self._stack.append(frame)
+        if rule is not None:
+            frame.popped = self._suspend()
 
     def _on_root(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._root_calls += 1
         first = first_tensor(args) if args else first_tensor(kwargs)
         if first is not None and first.dim() > 0:
             self._root_rows += first.shape[0]
+            if self._samples is not None:
+                self._samples.hint_batch(first.shape[0], exact=False)
         if not self._input_shapes:
             values = list(args) + list(kwargs.values())
             self._input_shapes = [list(v.shape) for v in values if isinstance(v, torch.Tensor)]
@@ -218,16 +273,22 @@ class Profiler:
         if not self._stack or self._stack[-1].module is not module:
             return
         frame = self._stack.pop()
-        if frame.suppressed:
-            return
-        if frame.rule is None:
-            self._check_leaf(frame, output)
-            return
-        self._ruled_called.add(frame.name)
-        cost = self._run_rule(frame.rule, (module, args, kwargs, output), frame.name, type(module).__name__)
-        if cost is not None:
-            acc = self._acc(frame.name, type(module).__name__, module)
-            acc.add_traffic(_param_bytes(module), _tensor_bytes(args) + _tensor_bytes(kwargs), _tensor_bytes(output))
+        try:
+            if frame.suppressed:
+                return
+            if frame.rule is None:
+                self._check_leaf(frame, output)
+                return
+            self._ruled_called.add(frame.name)
+            cost = self._run_rule(frame.rule, (module, args, kwargs, output), frame.name, type(module).__name__)
+            if cost is not None:
+                acc = self._acc(frame.name, type(module).__name__, module)
+                weights = self._weight_bytes.get(id(module))
+                if weights is None:
+                    weights = self._weight_bytes[id(module)] = _param_bytes(module)
+                acc.add_traffic(weights, _tensor_bytes(args) + _tensor_bytes(kwargs), _tensor_bytes(output))
+        finally:
+            self._resume(frame.popped)
 
     def _check_leaf(self, frame: _Frame, output: Any) -> None:
         """A leaf module without a rule in which no op was seen did work we cannot count."""
@@ -237,11 +298,13 @@ class Profiler:
 
     def _run_rule(self, rule: Any, call: tuple[Any, ...], name: str, type_name: str) -> Cost | None:
         self._busy = True
+        popped = self._suspend()
         try:
             with torch.no_grad():
                 cost = rule(*call)
                 acc = self._acc(name, type_name, call[0] if isinstance(call[0], nn.Module) else None)
-                acc.add_cost(cost, self._override(name), self.count_weighting == "value", self.time_steps)
+                acc.add_cost(cost, self._override(name), self.count_weighting == "value", self.time_steps,
+                             self._samples)
             for warning in cost.warnings:
                 self._warnings[warning] = None
             return cost
@@ -251,6 +314,7 @@ class Profiler:
             logger.debug("rule failure", exc_info=True)
             return None
         finally:
+            self._resume(popped)
             self._busy = False
 
     def _override(self, name: str) -> int | None:
@@ -299,6 +363,56 @@ class Profiler:
         acts = _tensor_bytes(args) + _tensor_bytes(kwargs) - weight
         acc.add_traffic(weight, acts, _tensor_bytes(out))
 
+    # ----------------------------------------------------------------- batches and state
+    def end_batch(self, batch_size: int | None = None) -> None:
+        """Close a batch: fold its per-sample counts into the running moments (device ops, no sync).
+
+        A no-op without ``sample_stats``. :meth:`result` closes a pending batch itself.
+
+        Args:
+            batch_size: samples in the batch (inferred from the neurons' batch dim, else from dim 0
+                of the model's input, when omitted).
+        """
+        if self._samples is not None:
+            self._samples.end_batch(batch_size)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Run code between model calls without the op interceptor (e.g. reading the next batch).
+
+        Torch functions called inside run at native speed. Module hooks stay attached: do not call
+        the model inside (functional ops of modules without a rule would go uncounted).
+        """
+        popped = self._suspend()
+        try:
+            yield
+        finally:
+            self._resume(popped)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The aggregate so far as plain data (CPU tensors, ints, strings, lists, dicts).
+
+        Loadable with ``torch.load(..., weights_only=True)``; restore it with :meth:`load_state_dict`
+        inside a new ``with Profiler(...)`` block to continue counting (e.g. resuming a data set).
+        Modules and parameters are referred to by name.
+
+        Raises:
+            RuntimeError: a batch of per-sample counts is unfinished (call :meth:`end_batch`).
+        """
+        return profiler_state(self)
+
+    def load_state_dict(self, state: Mapping[str, Any], device: torch.device | str | None = None) -> None:
+        """Continue from :meth:`state_dict` output; call inside the ``with`` block (entering resets).
+
+        Args:
+            state: a saved state of a profiler of the same model and settings.
+            device: where the device-side sums live (default: CPU; use the model's device).
+
+        Raises:
+            ValueError: the state is of another format, or its sample projections differ.
+        """
+        load_profiler_state(self, state, device)
+
     # ----------------------------------------------------------------- result
     def _uncalled(self) -> list[str]:
         out = []
@@ -338,6 +452,8 @@ class Profiler:
         Raises:
             UncountedOpsError: ``strict=True`` and something ran without a rule.
         """
+        if self._samples is not None and self._samples.pending:
+            self._samples.end_batch()
         accs = list(self._accs.values())
         steps = self._infer_steps(accs)
         layers = finalize(accs, steps if self.time_steps is not None or not any(a.multi_step for a in accs) else None)
@@ -356,7 +472,17 @@ class Profiler:
             batch_size=self._infer_batch(accs, steps), time_steps=steps, input_shapes=self._input_shapes,
             sop_convention=self.sop_convention, count_weighting=self.count_weighting,
             unsupported=unsupported, uncalled=uncalled, warnings=warnings,
+            sample_stats=self._sample_result(warnings),
         )
+
+    def _sample_result(self, warnings: list[str]) -> Any:
+        if self._samples is None:
+            return None
+        stats = self._samples.result()
+        if stats.shared:
+            warnings.append("per-sample counts without a sample axis were shared equally among the samples of "
+                            "their batch: " + ", ".join(stats.shared))
+        return stats
 
 
 def _call(model: nn.Module, inputs: Inputs) -> Any:
@@ -374,7 +500,7 @@ def profile(model: nn.Module, inputs: Inputs, **kwargs: Any) -> ProfileResult:
         model: the network.
         inputs: a tensor, a tuple of positional tensors, or a dict of keyword tensors.
         **kwargs: ``sop_convention``, ``strict``, ``time_steps``, ``batch_size``, ``overrides``,
-            ``count_weighting``, ``model_name``.
+            ``count_weighting``, ``model_name``, ``sample_stats``, ``sample_projections``.
     """
     with Profiler(model, **kwargs) as prof:
         _call(model, inputs)

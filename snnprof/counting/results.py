@@ -7,8 +7,11 @@ rendering to a terminal table, JSON or HTML lives elsewhere.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from snnprof.counting.sample_stats import SampleStats
 
 __all__ = [
     "COUNT_FIELDS",
@@ -191,6 +194,8 @@ class ProfileResult:
         warnings: human-readable notes on anything that was not counted or is approximate.
         config: the config dict the run came from (if any).
         energy: filled by the CLI/energy module: ``{profile: EnergyResult.to_dict()}``.
+        sample_stats: mean and spread across samples of the per-sample MACs, SOPs, spikes (and
+            energy), when profiled with ``sample_stats=True``; ``None`` otherwise.
     """
 
     model: str
@@ -206,6 +211,7 @@ class ProfileResult:
     warnings: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     energy: dict[str, Any] = field(default_factory=dict)
+    sample_stats: SampleStats | None = None
 
     @property
     def per_sample(self) -> dict[str, float | int]:
@@ -242,7 +248,37 @@ class ProfileResult:
             "unsupported": list(self.unsupported),
             "uncalled": list(self.uncalled),
             "warnings": list(self.warnings),
+            "sample_stats": self.sample_stats.to_dict() if self.sample_stats is not None else None,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProfileResult:
+        """Rebuild a result from :meth:`to_dict` output (derived keys such as ``per_sample`` are ignored).
+
+        Raises:
+            ValueError: ``data`` is not of schema ``snnprof.profile/1``.
+        """
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} profile (schema {data.get('schema')!r})")
+        layer_keys = {f.name for f in fields(LayerRecord)}
+        total_keys = {f.name for f in fields(Totals)}
+        stats = data.get("sample_stats")
+        return cls(
+            model=data["model"],
+            layers=[LayerRecord(**{k: v for k, v in rec.items() if k in layer_keys}) for rec in data["layers"]],
+            totals=Totals(**{k: v for k, v in data["totals"].items() if k in total_keys}),
+            batch_size=int(data["batch_size"]),
+            time_steps=int(data["time_steps"]),
+            input_shapes=[list(s) for s in data.get("input_shapes", [])],
+            sop_convention=data.get("sop_convention", "exact"),
+            count_weighting=data.get("count_weighting", "value"),
+            unsupported=list(data.get("unsupported", [])),
+            uncalled=list(data.get("uncalled", [])),
+            warnings=list(data.get("warnings", [])),
+            config=dict(data.get("config", {})),
+            energy=dict(data.get("energy", {})),
+            sample_stats=SampleStats.from_dict(stats) if stats else None,
+        )
 
     def to_json(self, indent: int | None = 2) -> str:
         """Serialise :meth:`to_dict` as JSON."""

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnprof.counting.costs import Cost, Synapse
+from snnprof.counting.costs import Cost, PerEvent, Synapse
 from snnprof.counting.registry import register_rule
 from snnprof.counting.rules._util import arg, prod
 from snnprof.counting.rules.linear import linear_cost, matmul_cost
@@ -33,15 +33,11 @@ def _sdpa_scores(q: torch.Tensor, k: torch.Tensor) -> Synapse:
         return Synapse(dense_macs=prod(q.shape[:-1]) * k.shape[-2] * q.shape[-1])
 
 
-def _value_fanout(q: torch.Tensor, v: torch.Tensor) -> Any:
+def _value_fanout(q: torch.Tensor, v: torch.Tensor) -> PerEvent:
     """Events of ``v`` reach every query row of their (batch, head), repeated over broadcast heads."""
     length = q.shape[-2]
     rep = max(prod(q.shape[:-2]) // max(prod(v.shape[:-2]), 1), 1)
-
-    def fanout(_ev: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
-        return total * (length * rep)
-
-    return fanout
+    return PerEvent(length * rep)
 
 
 @register_rule(F.scaled_dot_product_attention, name="sdpa")

@@ -6,12 +6,14 @@ kernel). Bias adds one op per output element (counted in ``flops``).
 
 Exact SOPs: each input event is charged once per (output position, output channel) it actually
 reaches, honouring padding (and non-zero padding modes), stride, dilation, groups and output
-cropping. Computed as a conv of the channel-summed events with an all-ones kernel per group, times
-``C_out / groups``.
+cropping: ``C_out / groups`` times the events summed over input channels, weighted per input
+position by its *coverage* (how many output positions it reaches: the gradient of an all-ones
+convolution with the call's geometry, computed once per geometry and cached).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -80,26 +82,75 @@ def _padded(grouped: torch.Tensor, spec: ConvSpec) -> tuple[torch.Tensor, Any]:
     return F.pad(grouped, torch_pads, mode=spec.padding_mode), 0
 
 
-def _exact_fanout(spec: ConvSpec) -> Any:
-    """Build ``events -> accumulates`` for this convolution."""
-    c_out = spec.channels[1]
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
-    def fanout(ev: torch.Tensor, _total: torch.Tensor) -> torch.Tensor:
-        grouped = _group_events(ev, spec)
-        ones = torch.ones((spec.groups, 1, *spec.kernel), dtype=grouped.dtype, device=grouped.device)
-        if spec.transposed:
-            reach = _CONV_T[spec.dims](
-                grouped, ones, stride=spec.stride, padding=spec.padding,
-                output_padding=spec.output_padding, groups=spec.groups, dilation=spec.dilation,
-            )
-        else:
-            src, padding = _padded(grouped, spec)
-            reach = _CONV[spec.dims](
-                src, ones, stride=spec.stride, padding=padding, dilation=spec.dilation, groups=spec.groups
-            )
-        return reach.sum(dtype=torch.float64) * (c_out // spec.groups)
 
-    return fanout
+def _frozen(spec: ConvSpec) -> ConvSpec:
+    """``spec`` with list hyper-parameters (functional calls) as tuples, so it can key a cache."""
+    return replace(spec, stride=_hashable(spec.stride), padding=_hashable(spec.padding),
+                   dilation=_hashable(spec.dilation), output_padding=_hashable(spec.output_padding))
+
+
+def _ones_conv(x: torch.Tensor, spec: ConvSpec) -> torch.Tensor:
+    """The convolution of ``x [1, 1, *spatial]`` with an all-ones kernel and the call's geometry."""
+    ones = torch.ones((1, 1, *spec.kernel), dtype=x.dtype, device=x.device)
+    if spec.transposed:
+        return _CONV_T[spec.dims](x, ones, stride=spec.stride, padding=spec.padding,
+                                  output_padding=spec.output_padding, dilation=spec.dilation)
+    src, padding = _padded(x, spec)
+    return _CONV[spec.dims](src, ones, stride=spec.stride, padding=padding, dilation=spec.dilation)
+
+
+@functools.lru_cache(maxsize=512)
+def _coverage(spec: ConvSpec, spatial: tuple[int, ...]) -> torch.Tensor:
+    """Outputs each input position reaches per output channel (float64 CPU ``[prod(spatial)]``).
+
+    The gradient of the summed all-ones convolution with respect to its input: it honours padding
+    (and copies made by non-zero padding modes), stride, dilation, transposition and cropping.
+    Depends on shapes only, so it is computed once per geometry.
+    """
+    with torch.inference_mode(False), torch.enable_grad():
+        x = torch.zeros((1, 1, *spatial), dtype=torch.float64, requires_grad=True)
+        (grad,) = torch.autograd.grad(_ones_conv(x, spec).sum(), x)
+    return grad.reshape(-1).detach()
+
+
+@functools.lru_cache(maxsize=512)
+def _coverage_on(spec: ConvSpec, spatial: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """:func:`_coverage` on ``device`` (cached there too: no host-to-device copy per call)."""
+    return _coverage(spec, spatial).to(device)
+
+
+class _ExactFanout:
+    """``events -> accumulates`` of one convolution (see the module docstring), also per frame.
+
+    Every input event of channel group ``g`` at position ``p`` reaches ``coverage[p]`` output
+    positions in each of the group's ``C_out / groups`` output channels, so the accumulates of a
+    frame are ``(C_out / groups) * sum_p (events summed over input channels)[p] * coverage[p]``.
+    """
+
+    def __init__(self, spec: ConvSpec) -> None:
+        self.spec = spec
+
+    def evaluate(self, ev: torch.Tensor, rows: bool, bound: float | None = None) -> tuple[torch.Tensor, ...]:
+        """``(events total, accumulates, accumulates per frame or None)``; one pass over ``ev``."""
+        spec = self.spec
+        spatial = tuple(int(v) for v in ev.shape[ev.dim() - spec.dims :])
+        grouped = _group_events(ev, spec)  # [N, G, *spatial], exact small integers
+        flat = grouped.reshape(grouped.shape[0], -1).to(torch.float64)
+        total = flat.sum()
+        cover = _coverage_on(_frozen(spec), spatial, ev.device)
+        per_frame = (flat.reshape(flat.shape[0], spec.groups, -1) @ cover).sum(1) * (spec.channels[1] // spec.groups)
+        lead = ev.shape[: ev.dim() - spec.dims - 1]
+        return total, per_frame.sum(), (per_frame.reshape(lead) if rows else None)
+
+    def __call__(self, ev: torch.Tensor, _total: torch.Tensor) -> torch.Tensor:
+        return self.evaluate(ev, False)[1]
+
+    def rows(self, ev: torch.Tensor) -> torch.Tensor:
+        """Accumulates per frame, shaped like the operand's leading (batch-like) dims."""
+        return self.evaluate(ev, True)[2]
 
 
 def conv_cost(x: torch.Tensor, out: torch.Tensor, spec: ConvSpec) -> Cost:
@@ -128,7 +179,7 @@ def conv_cost(x: torch.Tensor, out: torch.Tensor, spec: ConvSpec) -> Cost:
         "out_positions": out_positions,
         "frames": frames,
     }
-    synapse = Synapse(dense_macs=dense, operand=x, fanout=_exact_fanout(spec))
+    synapse = Synapse(dense_macs=dense, operand=x, fanout=_ExactFanout(spec))
     return Cost(flops=out.numel() if spec.bias else 0, synapses=(synapse,), geometry=geometry)
 
 

@@ -17,25 +17,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnprof.counting.costs import Cost, EventFn, Synapse
+from snnprof.counting.costs import Cost, PerEvent, Synapse, exact_sum
 from snnprof.counting.registry import register_rule
 from snnprof.counting.rules._util import arg, out_tensor, prod
 
 __all__ = ["linear_cost", "matmul_cost"]
 
 
-def _times(factor: int) -> EventFn:
-    def fanout(_ev: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
-        return total * factor
-
-    return fanout
-
-
 def linear_cost(x: torch.Tensor, weight_shape: tuple[int, ...], has_bias: bool, out: torch.Tensor) -> Cost:
     """Cost of ``y = x W^T (+ b)`` with ``W`` of shape ``[out, in]``."""
     out_f, in_f = (weight_shape[0], weight_shape[1]) if len(weight_shape) == 2 else (1, weight_shape[0])
     rows = x.numel() // in_f if in_f else 0
-    synapse = Synapse(dense_macs=rows * in_f * out_f, operand=x, fanout=_times(out_f))
+    synapse = Synapse(dense_macs=rows * in_f * out_f, operand=x, fanout=PerEvent(out_f))
     geometry = {"in_channels": in_f, "out_channels": out_f, "kernel_elems": 1, "out_positions": 1, "frames": rows}
     return Cost(flops=out.numel() if has_bias else 0, synapses=(synapse,), geometry=geometry)
 
@@ -80,13 +73,20 @@ def _activity(t: torch.Tensor) -> torch.Tensor | None:
     return None if isinstance(t, nn.Parameter) else t
 
 
-def _pair(a2: torch.Tensor, b2: torch.Tensor) -> Any:
-    def pair(ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
-        col = ev_a.reshape(a2.shape).sum(-2, dtype=torch.float64)  # [..., k]
-        row = ev_b.reshape(b2.shape).sum(-1, dtype=torch.float64)  # [..., k]
-        return (col * row).sum()
+class _Pair:
+    """Both matmul operands carry events: ``sum_k colsum(A)_k * rowsum(B)_k`` (per broadcast batch index)."""
 
-    return pair
+    def __init__(self, a2: torch.Tensor, b2: torch.Tensor) -> None:
+        self.a_shape, self.b_shape = a2.shape, b2.shape
+
+    def rows(self, ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
+        """Accumulates per index of the broadcast batch dims (0-d for 2-d products)."""
+        col = exact_sum(ev_a.reshape(self.a_shape), -2)  # [..., k]
+        row = exact_sum(ev_b.reshape(self.b_shape), -1)  # [..., k]
+        return (col * row).sum(-1)
+
+    def __call__(self, ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
+        return self.rows(ev_a, ev_b).sum()
 
 
 def matmul_cost(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> Cost:
@@ -99,9 +99,9 @@ def matmul_cost(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> Cost:
     rep_b = batch // max(prod(b2.shape[:-2]), 1)
     synapse = Synapse(
         dense_macs=batch * n * k * m,
-        operand=_activity(a), fanout=_times(m * rep_a),
-        operand_b=_activity(b), fanout_b=_times(n * rep_b),
-        pair=_pair(a2, b2),  # column/row sums broadcast over the batch dims like the product itself
+        operand=_activity(a), fanout=PerEvent(m * rep_a, trailing=1),
+        operand_b=_activity(b), fanout_b=PerEvent(n * rep_b, trailing=2),
+        pair=_Pair(a2, b2),  # column/row sums broadcast over the batch dims like the product itself
     )
     return Cost(synapses=(synapse,), geometry={"in_channels": k, "out_channels": m, "kernel_elems": 1,
                                                "out_positions": 1, "frames": batch * n})
@@ -175,17 +175,23 @@ def einsum_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cos
     b_only = prod(sizes[c] for c in set(inputs[1]) - set(inputs[0]))
     synapse = Synapse(
         dense_macs=prod(sizes.values()),
-        operand=_activity(ops[0]), fanout=_times(b_only),
-        operand_b=_activity(ops[1]), fanout_b=_times(a_only),
-        pair=_einsum_pair(inputs[0], inputs[1]),
+        operand=_activity(ops[0]), fanout=PerEvent(b_only, trailing=max(ops[0].dim() - 1, 0)),
+        operand_b=_activity(ops[1]), fanout_b=PerEvent(a_only, trailing=max(ops[1].dim() - 1, 0)),
+        pair=_EinsumPair(inputs[0], inputs[1]),
     )
     return Cost(synapses=(synapse,))
 
 
-def _einsum_pair(spec_a: str, spec_b: str) -> Any:
+class _EinsumPair:
     """Both operands carry events: every product term with two nonzero factors is one accumulate."""
 
-    def pair(ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
-        return torch.einsum(f"{spec_a},{spec_b}->", ev_a.to(torch.float64), ev_b.to(torch.float64))
+    def __init__(self, spec_a: str, spec_b: str) -> None:
+        self.spec_a, self.spec_b = spec_a, spec_b
 
-    return pair
+    def __call__(self, ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
+        return torch.einsum(f"{self.spec_a},{self.spec_b}->", ev_a.to(torch.float64), ev_b.to(torch.float64))
+
+    def rows(self, ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
+        """Accumulates per index of ``A``'s first letter when ``B`` shares it (else the 0-d total)."""
+        lead = self.spec_a[:1] if self.spec_a[:1] and self.spec_a[0] in self.spec_b else ""
+        return torch.einsum(f"{self.spec_a},{self.spec_b}->{lead}", ev_a.to(torch.float64), ev_b.to(torch.float64))

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from snnprof.counting.costs import Cost, Synapse
+from snnprof.counting.costs import Cost, PerEvent, Synapse
 from snnprof.counting.registry import register_rule
 from snnprof.counting.rules._util import arg
 
@@ -32,36 +32,32 @@ def _gates(module: nn.Module) -> int:
     raise TypeError(type(module).__name__)
 
 
-def _times(factor: int) -> Any:
-    def fanout(_ev: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
-        return total * factor
-
-    return fanout
-
-
 @register_rule(nn.RNNCell, nn.LSTMCell, nn.GRUCell)
 def rnn_cell(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """RNNCell/LSTMCell/GRUCell, batched or not."""
     x = arg(args, kwargs, 0, "input")
     g, h, i = _gates(module), module.hidden_size, module.input_size
     rows = x.numel() // i
-    x_part = Synapse(dense_macs=rows * g * h * i, operand=x, fanout=_times(g * h))
+    x_part = Synapse(dense_macs=rows * g * h * i, operand=x, fanout=PerEvent(g * h))
     h_part = Synapse(dense_macs=rows * g * h * h)
     flops = rows * h * _EW[g] + (2 * rows * g * h if module.bias else 0)
     return Cost(flops=flops, synapses=(x_part, h_part))
 
 
-def _steps(x: Any, module: nn.Module) -> tuple[torch.Tensor, int]:
-    """The input data tensor and the number of (sample, time step) rows."""
+def _steps(x: Any, module: nn.Module) -> tuple[torch.Tensor, int, int]:
+    """The input data tensor, the number of (sample, time step) rows and its trailing feature dims.
+
+    Packed sequences have no sample axis (rows of all samples are interleaved): all dims are features.
+    """
     if isinstance(x, PackedSequence):
-        return x.data, x.data.shape[0]
-    return x, x.numel() // module.input_size
+        return x.data, x.data.shape[0], x.data.dim()
+    return x, x.numel() // module.input_size, 1
 
 
 @register_rule(nn.RNN, nn.LSTM, nn.GRU)
 def rnn_layer(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """Full RNN/LSTM/GRU modules (num_layers, bidirectional, LSTM proj_size, packed sequences)."""
-    data, rows = _steps(arg(args, kwargs, 0, "input"), module)
+    data, rows, trailing = _steps(arg(args, kwargs, 0, "input"), module)
     g, h, dirs = _gates(module), module.hidden_size, 2 if module.bidirectional else 1
     proj = getattr(module, "proj_size", 0) or 0
     h_out = proj or h
@@ -71,7 +67,7 @@ def rnn_layer(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], 
         i = module.input_size if layer == 0 else dirs * h_out
         macs_in = rows * dirs * g * h * i
         if layer == 0:
-            synapses.append(Synapse(dense_macs=macs_in, operand=data, fanout=_times(dirs * g * h)))
+            synapses.append(Synapse(dense_macs=macs_in, operand=data, fanout=PerEvent(dirs * g * h, trailing)))
         else:
             synapses.append(Synapse(dense_macs=macs_in))
         synapses.append(Synapse(dense_macs=rows * dirs * (g * h * h_out + h * proj)))

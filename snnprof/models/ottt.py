@@ -551,15 +551,22 @@ def from_batch(batch: torch.Tensor) -> torch.Tensor:
 _VGG_DEFAULTS = {"batch_size": 8, "time_steps": 6, "image_size": 32}
 
 
+def _vgg_registration(description: str) -> dict[str, object]:
+    """Registry arguments shared by the OTTT VGG variants."""
+    return {
+        "make_inputs": make_inputs,
+        "run": run,
+        "step_mode": "single",
+        "description": description,
+        "paper": OTTT_PAPER,
+        "defaults": dict(_VGG_DEFAULTS),
+        "from_batch": from_batch,
+    }
+
+
 @register_model(
     "ottt_vgg11_ws",
-    make_inputs=make_inputs,
-    run=run,
-    step_mode="single",
-    description="OTTT online spiking VGG-11 (weight-standardised convs, LIF tau=2, x2.74), CIFAR 32x32",
-    paper=OTTT_PAPER,
-    defaults=dict(_VGG_DEFAULTS),
-    from_batch=from_batch,
+    **_vgg_registration("OTTT online spiking VGG-11 (weight-standardised convs, LIF tau=2, x2.74), CIFAR 32x32"),
 )
 def ottt_vgg11_ws(
     num_classes: int = 10,
@@ -586,13 +593,7 @@ def ottt_vgg11_ws(
 
 @register_model(
     "ottt_vgg11f_ws",
-    make_inputs=make_inputs,
-    run=run,
-    step_mode="single",
-    description="OTTT online spiking VGG-11F: VGG-11 (WS) + zero-init 512->64 feedback conv from the last step",
-    paper=OTTT_PAPER,
-    defaults=dict(_VGG_DEFAULTS),
-    from_batch=from_batch,
+    **_vgg_registration("OTTT online spiking VGG-11F: VGG-11 (WS) + zero-init 512->64 feedback conv, last step"),
 )
 def ottt_vgg11f_ws(
     num_classes: int = 10,

@@ -1,20 +1,15 @@
-"""Shared fixtures of the OTTT tests."""
+"""Shared fixtures of the tests/ottt package."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-import torch
+
+from tests._threads import one_thread
 
 
 @pytest.fixture(autouse=True)
 def one_torch_thread() -> Iterator[None]:
-    """Run on one intra-op thread: these tensors are small, and on a busy 2-core machine a second
-    OpenMP thread makes small convolutions an order of magnitude slower. Restored afterwards."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+    """One torch thread per test (see tests/_threads.py)."""
+    yield from one_thread()

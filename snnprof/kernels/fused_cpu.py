@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from snnprof.errors import SnnprofError
-from snnprof.kernels.reference import NeuronOutput, NeuronSpec
+from snnprof.kernels.reference import NeuronOutput, NeuronSpec, run_flat
 
 __all__ = [
     "KernelBuildError",
@@ -355,11 +355,4 @@ def fused_multistep(
         KernelBuildError: the kernel cannot be built here (no compiler).
     """
     _validate(x_seq, v_init)
-    if spec.kind == "plif" and w is None:
-        raise ValueError("a PLIF neuron needs its parameter w (a 0-dim tensor)")
-    shape = x_seq.shape
-    x2d = x_seq.contiguous().reshape(shape[0], -1)
-    v0 = None if v_init is None else v_init.contiguous().reshape(-1)
-    q = torch.sigmoid(w).to(x_seq.dtype) if spec.kind == "plif" and w is not None else None
-    spikes, v = _FusedNeuron.apply(x2d, v0, q, spec, store_v_seq)
-    return NeuronOutput(spikes.reshape(shape), v.reshape(shape if store_v_seq else shape[1:]))
+    return run_flat(_FusedNeuron.apply, x_seq, v_init, w, spec=spec, store_v_seq=store_v_seq, q_dtype=x_seq.dtype)

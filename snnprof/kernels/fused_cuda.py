@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from snnprof.kernels.reference import NeuronOutput, NeuronSpec
+from snnprof.kernels.reference import NeuronOutput, NeuronSpec, run_flat
 
 __all__ = ["fused_cuda_multistep", "unavailable_reason"]
 
@@ -222,14 +222,7 @@ def fused_cuda_multistep(
     reason = unavailable_reason()
     if reason is not None:
         raise RuntimeError(reason)
-    if spec.kind == "plif" and w is None:
-        raise ValueError("a PLIF neuron needs its parameter w (a 0-dim tensor)")
-    shape = x_seq.shape
-    x2d = x_seq.contiguous().reshape(shape[0], -1)
-    v0 = None if v_init is None else v_init.contiguous().reshape(-1)
-    q = torch.sigmoid(w).to(torch.float32) if spec.kind == "plif" and w is not None else None
-    spikes, v = _FusedCudaNeuron.apply(x2d, v0, q, spec, store_v_seq)
-    return NeuronOutput(spikes.reshape(shape), v.reshape(shape if store_v_seq else shape[1:]))
+    return run_flat(_FusedCudaNeuron.apply, x_seq, v_init, w, spec=spec, store_v_seq=store_v_seq, q_dtype=torch.float32)
 
 
 @functools.cache

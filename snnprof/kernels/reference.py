@@ -199,3 +199,34 @@ def eager_multistep(
         if store_v_seq:
             voltages.append(v)
     return NeuronOutput(torch.stack(spikes), torch.stack(voltages) if store_v_seq else v)
+
+
+def run_flat(
+    apply: Any,
+    x_seq: torch.Tensor,
+    v_init: torch.Tensor | None,
+    w: torch.Tensor | None,
+    *,
+    spec: NeuronSpec,
+    store_v_seq: bool,
+    q_dtype: torch.dtype,
+) -> NeuronOutput:
+    """Run a fused ``[T, N]`` autograd function on ``[T, *]`` inputs and restore the shapes.
+
+    Args:
+        apply: ``Function.apply(x2d, v0, q, spec, store_v_seq) -> (spikes, v)``.
+        x_seq: inputs ``[T, *]``.
+        v_init: initial membrane ``[*]`` or ``None``.
+        w: PLIF parameter (0-dim), required for ``spec.kind == "plif"``.
+        spec: the neuron.
+        store_v_seq: return the membrane of every step.
+        q_dtype: dtype of the PLIF decay ``sigmoid(w)`` the kernel expects.
+    """
+    if spec.kind == "plif" and w is None:
+        raise ValueError("a PLIF neuron needs its parameter w (a 0-dim tensor)")
+    shape = x_seq.shape
+    x2d = x_seq.contiguous().reshape(shape[0], -1)
+    v0 = None if v_init is None else v_init.contiguous().reshape(-1)
+    q = torch.sigmoid(w).to(q_dtype) if spec.kind == "plif" and w is not None else None
+    spikes, v = apply(x2d, v0, q, spec, store_v_seq)
+    return NeuronOutput(spikes.reshape(shape), v.reshape(shape if store_v_seq else shape[1:]))

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from snnprof.counting import native
 from snnprof.counting.costs import Cost, NeuronActivity, Synapse, exact_sum, rows_of
 from snnprof.counting.kinds import (
     COUNT,
@@ -88,6 +89,15 @@ def _channel_grid(fired: torch.Tensor, lead: int) -> torch.Tensor:
     return _exact_sum(fired, tuple(range(lead + 1, fired.dim())))
 
 
+def _spike_grid(s: torch.Tensor, lead: int) -> torch.Tensor:
+    """Spikes (nonzero outputs) per (leading index, channel) of a neuron output (float64, exact).
+
+    The native one-pass count where it applies, else :func:`_channel_grid` of :func:`_indicator`.
+    """
+    grid = native.spike_grid(s, lead)
+    return grid if grid is not None else _channel_grid(_indicator(s), lead)
+
+
 def _grow(vec: torch.Tensor | None, size: int, like: torch.Tensor) -> torch.Tensor:
     """Return ``vec`` zero-padded to at least ``size`` elements (float64 accumulators)."""
     if vec is None:
@@ -134,16 +144,17 @@ def _cpu_classify(x: torch.Tensor) -> tuple[int, torch.Tensor] | None:
     return DENSE, hi
 
 
-def _events(x: torch.Tensor, code: int, by_value: bool, peak: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """:func:`events` of a float CPU tensor of known kind, and the largest event value.
+def _events(x: torch.Tensor, code: int, by_value: bool, peak: torch.Tensor | float) -> tuple[torch.Tensor, float]:
+    """:func:`events` of a float CPU tensor of known kind and peak (``max(x)``), and the largest event value.
 
-    Spikes ``{0, c}`` are ``x / c`` (one pass), and 0/1 spike tensors are their own events (no copy;
-    events are never written to).
+    Spikes ``{0, c}`` are ``x / c`` (one pass); 0/1 spike tensors and counts weighted by value are
+    their own events (no copy; events are never written to).
     """
     if code == SPIKE:
         return (x if float(peak) in (0.0, 1.0) else x / peak), 1.0
-    bound = float(peak) if code == COUNT and by_value else 1.0
-    return events(x, torch.tensor(code), by_value, peak), bound
+    if code == COUNT and by_value:  # non-negative integers are their own events (no copy)
+        return x, float(peak)
+    return events(x, torch.tensor(code), by_value, torch.as_tensor(peak, dtype=x.dtype)), 1.0
 
 
 _SAMPLE = 2048
@@ -175,17 +186,25 @@ def _forced(x: torch.Tensor, override: int, by_value: bool) -> tuple[Any, ...] |
     return code, events(x, code, by_value, None), None
 
 
-def _classified(x: torch.Tensor, override: int | None, by_value: bool) -> tuple[Any, ...] | None:
+_UNSET: Any = object()
+_SPIKE_CODE = torch.tensor(SPIKE)  # the CPU kind code of a spike input (read only, shared)
+
+
+def _classified(x: torch.Tensor, override: int | None, by_value: bool, fast: Any = _UNSET) -> tuple[Any, ...] | None:
     """``(kind code, events, largest event or None)`` of one operand; ``None`` if surely dense.
 
     ``None`` is returned only when that is known without a device sync (CPU tensors), so the
-    dense path skips every event computation.
+    dense path skips every event computation. ``fast``: the operand's :func:`native.classify`, if
+    already computed.
     """
     if override is not None:
         return _forced(x, override, by_value)
-    if _sample_proves_dense(x):
-        return None
-    fast = _cpu_classify(x)
+    if fast is _UNSET:
+        fast = native.classify(x)  # one pass, stops early on dense values
+    if fast is None:
+        if _sample_proves_dense(x):
+            return None
+        fast = _cpu_classify(x)
     if fast is not None:
         if fast[0] == DENSE:
             return None
@@ -196,14 +215,24 @@ def _classified(x: torch.Tensor, override: int | None, by_value: bool) -> tuple[
     return code, events(x, code, by_value, peak), None
 
 
-def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool,
-          rows: bool = False) -> tuple[Any, ...] | None:
+def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool, rows: bool = False, *,
+          lone: bool = False) -> tuple[Any, ...] | None:
     """Kind, events, event total, exact accumulates (and per-row accumulates) of one operand.
 
     ``None`` if surely dense (see :func:`_classified`). With ``rows``, a fanout that has a per-row
-    version is evaluated once, per row, and its total is their sum.
+    version is evaluated once, per row, and its total is their sum. ``lone``: the product has no
+    second operand, so a spike input of a fanout with a ``native_pass`` (convolutions) is classified
+    and counted in one pass without forming its events (the returned events are then ``None``, the
+    totals Python floats).
     """
-    found = _classified(x, override, by_value)
+    fast = _UNSET
+    native_pass = getattr(fanout, "native_pass", None) if lone and override is None else None
+    if native_pass is not None:
+        got = native_pass(x, rows)  # kind and, for spikes, the accumulates: one pass over x
+        if got is not None and got[0] == SPIKE:
+            return _SPIKE_CODE, None, got[2], got[3], got[4]
+        fast = got[:2] if got is not None else None
+    found = _classified(x, override, by_value, fast)
     if found is None:
         return None
     code, ev, bound = found
@@ -237,7 +266,7 @@ def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool, rows: b
         a, b, fan_a, fan_b = b, None, syn.fanout_b, None
     else:
         fan_a, fan_b = syn.fanout, syn.fanout_b
-    side_a = _side(a, fan_a, override, by_value, rows)
+    side_a = _side(a, fan_a, override, by_value, rows, lone=b is None)
     side_b = _side(b, fan_b, None, by_value, rows) if b is not None and fan_b is not None else None
     if side_a is None and side_b is None:
         return _dense(syn)
@@ -264,6 +293,8 @@ def _part(per_row: torch.Tensor | None, total: Any, mask: torch.Tensor | None) -
         return ()
     if per_row is not None:
         return ((per_row, None, mask),)
+    if isinstance(total, (int, float)):
+        total = torch.tensor(float(total), dtype=torch.float64)
     return ((None, total if isinstance(total, torch.Tensor) else total(), mask),)
 
 
@@ -374,7 +405,10 @@ class LayerAccumulator:
                     self.host_kinds[ev.code] += 1
             return
         self.synaptic = True
-        dev = self._device(ev.sops if isinstance(ev.code, int) else ev.code)
+        like = ev.code if isinstance(ev.code, torch.Tensor) else ev.sops
+        if not isinstance(like, torch.Tensor):  # host numbers from a native pass: the operand's device
+            like = syn.operand if syn.operand is not None else syn.operand_b
+        dev = self._device(like)
         if not isinstance(ev.macs, int) or ev.macs:
             dev.macs += ev.macs
         dev.sops += ev.sops
@@ -390,7 +424,6 @@ class LayerAccumulator:
 
     def _add_neuron(self, act: NeuronActivity, fold: int | None, samples: SampleCollector | None) -> None:
         s = act.spikes
-        fired = _indicator(s)
         dev = self._device(s)
         multi = act.time_dim == 0 and s.dim() >= 2
         steps = s.shape[0] if multi else 1
@@ -403,7 +436,9 @@ class LayerAccumulator:
         state = s.numel() * max(s.element_size(), 4)
         self.state_read_bytes += state
         self.state_write_bytes += state
-        grid = _channel_grid(fired, 2 if multi else 1)  # [T, B, C] or [B, C]: one pass over the spikes
+        if self._native_spikes(s, multi, fold, samples):
+            return
+        grid = _spike_grid(s, 2 if multi else 1)  # [T, B, C] or [B, C]: one pass over the spikes
         channels = grid.shape[-1]
         per_ch = grid.reshape(-1, channels).sum(0)
         dev.spikes += per_ch.sum()
@@ -421,15 +456,48 @@ class LayerAccumulator:
         if samples is not None:
             samples.add_spikes(self.name, grid.sum(-1), multi)
 
+    def _native_spikes(self, s: torch.Tensor, multi: bool, fold: int | None, samples: SampleCollector | None) -> bool:
+        """The spike statistics of :meth:`_add_neuron` in one native pass straight into the CPU sums.
+
+        Returns False (nothing done) when the native path does not apply to ``s``.
+        """
+        dev = self.dev
+        assert dev is not None
+        if dev.spikes.device.type != "cpu" or not native.applies(s):
+            return False
+        keep = native.rows_of(s.shape, 2 if multi else 1)  # (T, B, C) or (B, C)
+        steps, rows, channels = (keep[0], keep[1], keep[2]) if multi else (1, keep[0], keep[1])
+        start = 0 if multi else (self.single_calls % fold if fold else self.single_calls)
+        dev.channel_spikes = _grow(dev.channel_spikes, channels, s)
+        dev.step_spikes = _grow(dev.step_spikes, start + steps, s)
+        if not all(t.dtype == torch.float64 and t.is_contiguous() for t in (dev.spikes, dev.channel_spikes,
+                                                                           dev.step_spikes)):
+            return False  # e.g. sums restored from a saved state in another layout
+        per_index = torch.empty(steps * rows, dtype=torch.float64) if samples is not None else None
+        if not native.accumulate_spikes(s, (steps, rows, channels), start, total=dev.spikes,
+                                        per_channel=dev.channel_spikes, per_step=dev.step_spikes, per_index=per_index):
+            return False
+        if not multi:
+            self.single_calls += 1
+        self._add_step_updates(start, steps, s.numel() // steps)
+        self.channel_count = max(self.channel_count, channels)
+        self.channel_updates_each += s.numel() // channels
+        if samples is not None and per_index is not None:
+            samples.add_spikes(self.name, per_index.view(steps, rows) if multi else per_index, multi)
+        return True
+
+    def _add_step_updates(self, start: int, steps: int, updates: int) -> None:
+        self.step_updates.extend([0] * (start + steps - len(self.step_updates)))
+        for t in range(start, start + steps):
+            self.step_updates[t] += updates
+
     def _add_steps(self, per_step: torch.Tensor, start: int, updates: int) -> None:
         dev = self.dev
         assert dev is not None
         end = start + per_step.numel()
         dev.step_spikes = _grow(dev.step_spikes, end, per_step)
         dev.step_spikes[start:end] += per_step
-        self.step_updates.extend([0] * (end - len(self.step_updates)))
-        for t in range(start, end):
-            self.step_updates[t] += updates
+        self._add_step_updates(start, per_step.numel(), updates)
 
     def _add_geometry(self, geometry: dict[str, int]) -> None:
         for key, value in geometry.items():

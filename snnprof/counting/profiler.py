@@ -374,7 +374,8 @@ class Profiler:
                 of the model's input, when omitted).
         """
         if self._samples is not None:
-            self._samples.end_batch(batch_size)
+            with self.paused():  # bookkeeping, not the model's ops: no interception
+                self._samples.end_batch(batch_size)
 
     @contextmanager
     def paused(self) -> Iterator[None]:

@@ -115,12 +115,12 @@ _PROBE = """extern "C" void probe(float* x, int n) {
 """
 
 
-def _supported_flags(compiler: str, workdir: Path) -> list[str]:
+def _supported_flags(compiler: str, workdir: Path, extra_flags: tuple[str, ...] = ()) -> list[str]:
     """The base flags plus each optional flag the compiler accepts (probed on a tiny source)."""
     source = workdir / "probe.cpp"
     source.write_text(_PROBE, encoding="utf-8")
     flags = list(_BASE_FLAGS)
-    for extra in _OPTIONAL_FLAGS:
+    for extra in (*_OPTIONAL_FLAGS, *extra_flags):
         probe = _compile(compiler, source, workdir / "probe.so", [*flags, extra])
         if probe.returncode == 0:
             flags.append(extra)
@@ -129,43 +129,46 @@ def _supported_flags(compiler: str, workdir: Path) -> list[str]:
     return flags
 
 
-def build_library(force: bool = False) -> Path:
-    """Compile the kernel into the cache (once) and return the shared library's path.
+def build_library(force: bool = False, source: str = _SOURCE, extra_flags: tuple[str, ...] = ()) -> Path:
+    """Compile a kernel source of ``csrc/`` into the cache (once) and return the shared library's path.
 
     Args:
         force: rebuild even if a cached library exists.
+        source: the file name in ``snnprof/kernels/csrc`` (default: the fused neuron kernel).
+        extra_flags: more optional compiler flags for this source (each dropped if rejected).
 
     Raises:
         KernelBuildError: no compiler, or the source does not compile.
     """
     compiler = _find_compiler()
-    source_text = resources.files("snnprof.kernels").joinpath("csrc", _SOURCE).read_text(encoding="utf-8")
-    flags = " ".join(_BASE_FLAGS + _OPTIONAL_FLAGS)
+    source_text = resources.files("snnprof.kernels").joinpath("csrc", source).read_text(encoding="utf-8")
+    flags = " ".join(_BASE_FLAGS + _OPTIONAL_FLAGS + tuple(extra_flags))
     key = "\n".join([source_text, flags, _compiler_version(compiler), _cpu_fingerprint()])
-    target = cache_dir() / f"neuron_cpu-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
+    target = cache_dir() / f"{Path(source).stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
     if target.exists() and not force:
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        flags = _build_into(compiler, source_text, target)
+        used = _build_into(compiler, source_text, target, source, tuple(extra_flags))
     except OSError as err:
         raise KernelBuildError(
-            f"cannot write the fused CPU kernel to {target.parent} ({err.strerror or err}); set TORCH_EXTENSIONS_DIR"
+            f"cannot write the C++ kernel {source} to {target.parent} ({err.strerror or err}); set TORCH_EXTENSIONS_DIR"
         ) from err
-    logger.info("built fused CPU kernel %s with %s", target, " ".join(flags))
+    logger.info("built C++ kernel %s with %s", target, " ".join(used))
     return target
 
 
-def _build_into(compiler: str, source_text: str, target: Path) -> list[str]:
+def _build_into(compiler: str, source_text: str, target: Path, name: str = _SOURCE,
+                extra_flags: tuple[str, ...] = ()) -> list[str]:
     """Compile in a private temporary directory next to ``target``, then move the library in atomically."""
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         workdir = Path(tmp)
-        source = workdir / _SOURCE
+        source = workdir / name
         source.write_text(source_text, encoding="utf-8")
-        flags = _supported_flags(compiler, workdir)
+        flags = _supported_flags(compiler, workdir, extra_flags)
         out = _compile(compiler, source, workdir / "lib.so", flags)
         if out.returncode != 0:
-            raise KernelBuildError(f"building the fused CPU kernel with {compiler} failed:\n{out.stderr.strip()}")
+            raise KernelBuildError(f"building the C++ kernel {name} with {compiler} failed:\n{out.stderr.strip()}")
         os.replace(workdir / "lib.so", target)
     return flags
 

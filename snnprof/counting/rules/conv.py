@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnprof.counting import native
 from snnprof.counting.costs import Cost, Synapse
 from snnprof.counting.registry import register_rule
 from snnprof.counting.rules._util import arg, out_tensor, prod
@@ -135,14 +136,33 @@ class _ExactFanout:
 
     def evaluate(self, ev: torch.Tensor, rows: bool, bound: float | None = None) -> tuple[torch.Tensor, ...]:
         """``(events total, accumulates, accumulates per frame or None)``; one pass over ``ev``."""
+        grouped = _group_events(ev, self.spec)  # [N, G, *spatial], exact small integers
+        return self._reduce(grouped.reshape(grouped.shape[0], -1).to(torch.float64), ev, rows)
+
+    def native_pass(self, x: torch.Tensor, rows: bool) -> tuple[Any, ...] | None:
+        """Kind and, for spikes, :meth:`evaluate` of ``x`` in one native pass (events never formed).
+
+        Returns ``(code, peak, events total, accumulates, accumulates per frame or None)`` (the
+        last three meaningful for spikes only), or ``None`` when the native path does not apply.
+        """
         spec = self.spec
-        spatial = tuple(int(v) for v in ev.shape[ev.dim() - spec.dims :])
-        grouped = _group_events(ev, spec)  # [N, G, *spatial], exact small integers
-        flat = grouped.reshape(grouped.shape[0], -1).to(torch.float64)
+        spatial = tuple(int(v) for v in x.shape[x.dim() - spec.dims :])
+        lead = x.shape[: x.dim() - spec.dims - 1]
+        cover = _coverage_on(_frozen(spec), spatial, x.device)
+        got = native.classify_conv(x, prod(lead), spec.groups, cover, spec.channels[1] // spec.groups)
+        if got is None:
+            return None
+        code, peak, events, sops, per_frame = got
+        return code, peak, events, sops, (per_frame.reshape(lead) if rows and per_frame is not None else None)
+
+    def _reduce(self, flat: torch.Tensor, operand: torch.Tensor, rows: bool) -> tuple[torch.Tensor, ...]:
+        """Totals of the per-frame, per-group event sums ``flat [N, G * prod(spatial)]`` (float64)."""
+        spec = self.spec
+        spatial = tuple(int(v) for v in operand.shape[operand.dim() - spec.dims :])
         total = flat.sum()
-        cover = _coverage_on(_frozen(spec), spatial, ev.device)
+        cover = _coverage_on(_frozen(spec), spatial, operand.device)
         per_frame = (flat.reshape(flat.shape[0], spec.groups, -1) @ cover).sum(1) * (spec.channels[1] // spec.groups)
-        lead = ev.shape[: ev.dim() - spec.dims - 1]
+        lead = operand.shape[: operand.dim() - spec.dims - 1]
         return total, per_frame.sum(), (per_frame.reshape(lead) if rows else None)
 
     def __call__(self, ev: torch.Tensor, _total: torch.Tensor) -> torch.Tensor:

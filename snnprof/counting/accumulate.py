@@ -216,17 +216,17 @@ def _classified(x: torch.Tensor, override: int | None, by_value: bool, fast: Any
 
 
 def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool, rows: bool = False, *,
-          lone: bool = False) -> tuple[Any, ...] | None:
+          lone: bool = False, known: tuple[int, float] | None = None) -> tuple[Any, ...] | None:
     """Kind, events, event total, exact accumulates (and per-row accumulates) of one operand.
 
     ``None`` if surely dense (see :func:`_classified`). With ``rows``, a fanout that has a per-row
     version is evaluated once, per row, and its total is their sum. ``lone``: the product has no
     second operand, so a spike input of a fanout with a ``native_pass`` (convolutions) is classified
     and counted in one pass without forming its events (the returned events are then ``None``, the
-    totals Python floats).
+    totals Python floats). ``known``: ``(code, peak)`` of ``x`` already computed (no second pass).
     """
-    fast = _UNSET
-    native_pass = getattr(fanout, "native_pass", None) if lone and override is None else None
+    fast = _UNSET if known is None else known
+    native_pass = getattr(fanout, "native_pass", None) if lone and override is None and known is None else None
     if native_pass is not None:
         got = native_pass(x, rows)  # kind and, for spikes, the accumulates: one pass over x
         if got is not None and got[0] == SPIKE:
@@ -252,12 +252,14 @@ def _dense(syn: Synapse) -> _Evaluated:
     return _Evaluated(syn.dense_macs, 0, 0.0, DENSE)
 
 
-def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool, rows: bool = False) -> _Evaluated:
+def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool, rows: bool = False,
+                     known: tuple[int, float] | None = None) -> _Evaluated:
     """MACs, exact SOPs, rate estimate and kind code of one synaptic product.
 
     Values are device tensors (no host sync) except where the answer is known on the host
     (always-dense products, and CPU inputs proven dense), which come back as Python numbers.
     With ``rows``, ``parts`` also holds the SOPs per leading index of the operands (per-sample stats).
+    ``known``: the first operand's ``(kind code, peak)`` when already computed (one-operand products).
     """
     a, b = syn.operand, syn.operand_b
     if a is None and b is None:
@@ -266,7 +268,7 @@ def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool, rows: b
         a, b, fan_a, fan_b = b, None, syn.fanout_b, None
     else:
         fan_a, fan_b = syn.fanout, syn.fanout_b
-    side_a = _side(a, fan_a, override, by_value, rows, lone=b is None)
+    side_a = _side(a, fan_a, override, by_value, rows, lone=b is None, known=known)
     side_b = _side(b, fan_b, None, by_value, rows) if b is not None and fan_b is not None else None
     if side_a is None and side_b is None:
         return _dense(syn)
@@ -372,6 +374,8 @@ class LayerAccumulator:
     host_kinds: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     channel_updates_each: int = 0
     geometry: dict[str, int] = field(default_factory=dict)
+    host_sops: float = 0.0  # exact SOPs and rate estimate decided on the host (native CPU passes)
+    host_sops_rate: float = 0.0
     dev: _Device | None = None
 
     def _device(self, like: torch.Tensor) -> _Device:
@@ -394,15 +398,17 @@ class LayerAccumulator:
                      samples: SampleCollector | None) -> None:
         self.dense_macs += syn.dense_macs
         self.flops += 2 * syn.dense_macs
-        ev = evaluate_synapse(syn, override, by_value, rows=samples is not None)
+        known = None
+        native_pass = getattr(syn.fanout, "native_pass", None)
+        if native_pass is not None and syn.operand is not None and syn.operand_b is None and override is None:
+            got = native_pass(syn.operand, samples is not None)  # kind and, for spikes, SOPs in one pass
+            if got is not None:
+                if self._add_native(syn, got, record_kind, samples):
+                    return
+                known = got[:2]
+        ev = evaluate_synapse(syn, override, by_value, rows=samples is not None, known=known)
         if ev.code is None or (isinstance(ev.code, int) and ev.code == DENSE):  # always dense, or known dense
-            self.static_macs += syn.dense_macs
-            if samples is not None:
-                samples.add_macs(syn.dense_macs)
-            if ev.code is not None:
-                self.synaptic = True
-                if record_kind:
-                    self.host_kinds[ev.code] += 1
+            self._add_dense(syn, ev.code, record_kind, samples)
             return
         self.synaptic = True
         like = ev.code if isinstance(ev.code, torch.Tensor) else ev.sops
@@ -421,6 +427,39 @@ class LayerAccumulator:
             samples.add_macs(ev.macs)
             for rows, total, mask in ev.parts:
                 samples.add_sops(self.name, rows, total, mask)
+
+    def _add_dense(self, syn: Synapse, code: Any, record_kind: bool, samples: SampleCollector | None) -> None:
+        """An always-dense product (``code`` None) or one whose input is known dense on the host."""
+        self.static_macs += syn.dense_macs
+        if samples is not None:
+            samples.add_macs(syn.dense_macs)
+        if code is not None:
+            self.synaptic = True
+            if record_kind:
+                self.host_kinds[code] += 1
+
+    def _add_native(self, syn: Synapse, got: tuple[Any, ...], record_kind: bool,
+                    samples: SampleCollector | None) -> bool:
+        """Account a one-operand product from its native pass ``(code, peak, events, sops, per_row)``.
+
+        Spike and dense inputs are finished here, on the host (no tensor ops); False for counts and
+        ternary inputs, which need their events formed (:func:`evaluate_synapse` with ``known``).
+        """
+        code = got[0]
+        if code == DENSE:
+            self._add_dense(syn, DENSE, record_kind, samples)
+            return True
+        if code != SPIKE:
+            return False
+        _code, _peak, events, sops, per_row = got
+        self.synaptic = True
+        if record_kind:
+            self.host_kinds[SPIKE] += 1
+        self.host_sops += sops
+        self.host_sops_rate += syn.dense_macs * events / max(syn.operand.numel(), 1)
+        if samples is not None:
+            samples.add_sops(self.name, per_row, torch.tensor(sops, dtype=torch.float64), None)
+        return True
 
     def _add_neuron(self, act: NeuronActivity, fold: int | None, samples: SampleCollector | None) -> None:
         s = act.spikes
@@ -469,10 +508,7 @@ class LayerAccumulator:
         steps, rows, channels = (keep[0], keep[1], keep[2]) if multi else (1, keep[0], keep[1])
         start = 0 if multi else (self.single_calls % fold if fold else self.single_calls)
         dev.channel_spikes = _grow(dev.channel_spikes, channels, s)
-        dev.step_spikes = _grow(dev.step_spikes, start + steps, s)
-        if not all(t.dtype == torch.float64 and t.is_contiguous() for t in (dev.spikes, dev.channel_spikes,
-                                                                           dev.step_spikes)):
-            return False  # e.g. sums restored from a saved state in another layout
+        dev.step_spikes = _grow(dev.step_spikes, start + steps, s)  # sums are contiguous float64 by construction
         per_index = torch.empty(steps * rows, dtype=torch.float64) if samples is not None else None
         if not native.accumulate_spikes(s, (steps, rows, channels), start, total=dev.spikes,
                                         per_channel=dev.channel_spikes, per_step=dev.step_spikes, per_index=per_index):
@@ -573,6 +609,8 @@ def _record(acc: LayerAccumulator, values: list[float], fold: int | None) -> Lay
                 rec.spikes_per_step, rec.updates_per_step = _fold(rec.spikes_per_step, fold), _fold(
                     rec.updates_per_step, fold
                 )
+    rec.sops += round(acc.host_sops)
+    rec.sops_rate += acc.host_sops_rate
     device_kinds = [round(v) for v in values[4:8]] if values else [0, 0, 0, 0]
     kinds = [h + d for h, d in zip(acc.host_kinds, device_kinds, strict=True)]
     rec.kind_calls = {KIND_NAMES[i]: n for i, n in enumerate(kinds) if n}

@@ -94,7 +94,7 @@ def applies(x: torch.Tensor) -> bool:
 
 def _library_for(x: torch.Tensor) -> ctypes.CDLL | None:
     """The library if it applies to ``x`` (contiguous float32/float64 CPU data, no lazy negation), else ``None``."""
-    if x.device.type != "cpu" or x.dtype not in _DTYPES or x.numel() == 0 or not x.is_contiguous() or x.is_neg():
+    if not x.is_cpu or x.dtype not in _DTYPES or x.numel() == 0 or not x.is_contiguous() or x.is_neg():
         return None
     lib = _load()
     return None if isinstance(lib, str) else lib

@@ -51,6 +51,8 @@ Inputs = torch.Tensor | tuple[Any, ...] | Mapping[str, Any]
 def _tensor_bytes(value: Any) -> int:
     if isinstance(value, torch.Tensor):
         return value.numel() * value.element_size()
+    if not value:
+        return 0
     if isinstance(value, Mapping):
         value = list(value.values())
     if isinstance(value, (tuple, list)):
@@ -299,12 +301,14 @@ class Profiler:
     def _run_rule(self, rule: Any, call: tuple[Any, ...], name: str, type_name: str) -> Cost | None:
         self._busy = True
         popped = self._suspend()
+        grad = torch.is_grad_enabled()
         try:
-            with torch.no_grad():
-                cost = rule(*call)
-                acc = self._acc(name, type_name, call[0] if isinstance(call[0], nn.Module) else None)
-                acc.add_cost(cost, self._override(name), self.count_weighting == "value", self.time_steps,
-                             self._samples)
+            if grad:  # rules only read tensors (cheaper than entering no_grad when it is already off)
+                torch.set_grad_enabled(False)
+            cost = rule(*call)
+            acc = self._acc(name, type_name, call[0] if isinstance(call[0], nn.Module) else None)
+            acc.add_cost(cost, self._override(name), self.count_weighting == "value", self.time_steps,
+                         self._samples)
             for warning in cost.warnings:
                 self._warnings[warning] = None
             return cost
@@ -314,6 +318,8 @@ class Profiler:
             logger.debug("rule failure", exc_info=True)
             return None
         finally:
+            if grad:
+                torch.set_grad_enabled(True)
             self._resume(popped)
             self._busy = False
 

@@ -31,6 +31,7 @@ ModuleRule = Callable[[nn.Module, tuple[Any, ...], dict[str, Any], Any], Cost]
 OpRule = Callable[[tuple[Any, ...], dict[str, Any], Any], Cost]
 
 _MODULE_RULES: dict[type, ModuleRule] = {}
+_RESOLVED: dict[type, ModuleRule | None] = {}  # MRO lookups, cleared whenever a rule is registered
 _OP_RULES: dict[Any, OpRule] = {}
 _OP_NAMES: dict[Any, str] = {}
 
@@ -73,6 +74,7 @@ def register_rule(*targets: Any, name: str | None = None) -> Callable[[Callable[
             if target in table:
                 raise ValueError(f"a rule for {_target_name(target)} is already registered")
             table[target] = fn
+            _RESOLVED.clear()
             if not is_module:
                 _OP_NAMES[target] = name or getattr(target, "__name__", "op").strip("_")
         return fn
@@ -81,12 +83,14 @@ def register_rule(*targets: Any, name: str | None = None) -> Callable[[Callable[
 
 
 def find_module_rule(module_type: type) -> ModuleRule | None:
-    """The rule of the nearest class in ``module_type``'s MRO, or ``None``."""
-    for klass in module_type.__mro__:
-        rule = _MODULE_RULES.get(klass)
-        if rule is not None:
-            return rule
-    return None
+    """The rule of the nearest class in ``module_type``'s MRO, or ``None`` (memoised per class)."""
+    try:
+        return _RESOLVED[module_type]
+    except KeyError:
+        pass
+    found = next((_MODULE_RULES[k] for k in module_type.__mro__ if k in _MODULE_RULES), None)
+    _RESOLVED[module_type] = found
+    return found
 
 
 def find_op_rule(func: Any) -> tuple[OpRule, str] | None:

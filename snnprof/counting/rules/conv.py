@@ -89,6 +89,8 @@ def _hashable(value: Any) -> Any:
 
 def _frozen(spec: ConvSpec) -> ConvSpec:
     """``spec`` with list hyper-parameters (functional calls) as tuples, so it can key a cache."""
+    if not any(isinstance(v, list) for v in (spec.stride, spec.padding, spec.dilation, spec.output_padding)):
+        return spec
     return replace(spec, stride=_hashable(spec.stride), padding=_hashable(spec.padding),
                    dilation=_hashable(spec.dilation), output_padding=_hashable(spec.output_padding))
 

@@ -25,6 +25,7 @@ from snnprof.counting import native
 from snnprof.counting.accumulate import _channel_grid, _cpu_classify, _indicator, _sample_proves_dense
 from snnprof.counting.kinds import DENSE, classify
 from snnprof.counting.rules.conv import ConvSpec, _ExactFanout
+from tests._threads import one_thread
 
 pytestmark = pytest.mark.skipif(not native.available(), reason=f"native statistics: {native.unavailable_reason()}")
 
@@ -33,10 +34,7 @@ SHAPE = (8, 16, 32, 32, 32)
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread() -> Any:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    yield from one_thread()
 
 
 @pytest.fixture(scope="module")

@@ -93,39 +93,23 @@ struct Running {
     T nz_lo = std::numeric_limits<T>::infinity(), nz_hi = -std::numeric_limits<T>::infinity();
     int nonint = 0, nonfinite = 0;
 
-    // Values x[0, n); with counts != nullptr also counts[i] += (x[i] != 0).
-    void add(const T* x, int64_t n, double* counts) {
+    // Values x[0, n).
+    void add(const T* x, int64_t n) {
         const T inf = std::numeric_limits<T>::infinity();
         const U* bits = reinterpret_cast<const U*>(x);
         T l = lo, h = hi, zl = nz_lo, zh = nz_hi;
         int ni = nonint, nf = nonfinite;
-        if (counts == nullptr) {
 #pragma omp simd reduction(min : l, zl) reduction(max : h, zh) reduction(| : ni, nf)
-            for (int64_t i = 0; i < n; ++i) {
-                const T v = x[i];
-                l = v < l ? v : l;
-                h = v > h ? v : h;
-                const T v_lo = v == 0 ? inf : v;
-                const T v_hi = v == 0 ? -inf : v;
-                zl = v_lo < zl ? v_lo : zl;
-                zh = v_hi > zh ? v_hi : zh;
-                nf |= static_cast<int>((bits[i] & kExp) == kExp);
-                ni |= static_cast<int>(v != std::floor(v));
-            }
-        } else {
-#pragma omp simd reduction(min : l, zl) reduction(max : h, zh) reduction(| : ni, nf)
-            for (int64_t i = 0; i < n; ++i) {
-                const T v = x[i];
-                l = v < l ? v : l;
-                h = v > h ? v : h;
-                const T v_lo = v == 0 ? inf : v;
-                const T v_hi = v == 0 ? -inf : v;
-                zl = v_lo < zl ? v_lo : zl;
-                zh = v_hi > zh ? v_hi : zh;
-                nf |= static_cast<int>((bits[i] & kExp) == kExp);
-                ni |= static_cast<int>(v != std::floor(v));
-                counts[i] += v != 0 ? 1.0 : 0.0;
-            }
+        for (int64_t i = 0; i < n; ++i) {
+            const T v = x[i];
+            l = v < l ? v : l;
+            h = v > h ? v : h;
+            const T v_lo = v == 0 ? inf : v;
+            const T v_hi = v == 0 ? -inf : v;
+            zl = v_lo < zl ? v_lo : zl;
+            zh = v_hi > zh ? v_hi : zh;
+            nf |= static_cast<int>((bits[i] & kExp) == kExp);
+            ni |= static_cast<int>(v != std::floor(v));
         }
         lo = l, hi = h, nz_lo = zl, nz_hi = zh, nonint = ni, nonfinite = nf;
     }
@@ -151,26 +135,17 @@ struct SpikeScan {
     U lo = ~U(0);          // smallest pattern (0 iff a +0 occurs)
     U nz = ~U(0);          // smallest (pattern - 1): +1 gives the smallest nonzero pattern
 
-    // Patterns b[0, n); with counts != nullptr also counts[i] += (b[i] != 0) (valid while alive()).
+    // Patterns b[0, n); with kCounts also counts[i] += (b[i] != 0) (meaningful while alive()).
+    template <bool kCounts>
     void add(const U* b, int64_t n, int32_t* counts) {
         U h = hi, l = lo, z = nz;
-        if (counts == nullptr) {
 #pragma omp simd reduction(max : h) reduction(min : l, z)
-            for (int64_t i = 0; i < n; ++i) {
-                const U v = b[i];
-                h = v > h ? v : h;
-                l = v < l ? v : l;
-                z = v - 1 < z ? v - 1 : z;
-            }
-        } else {
-#pragma omp simd reduction(max : h) reduction(min : l, z)
-            for (int64_t i = 0; i < n; ++i) {
-                const U v = b[i];
-                h = v > h ? v : h;
-                l = v < l ? v : l;
-                z = v - 1 < z ? v - 1 : z;
-                counts[i] += v != 0 ? 1 : 0;
-            }
+        for (int64_t i = 0; i < n; ++i) {
+            const U v = b[i];
+            h = v > h ? v : h;
+            l = v < l ? v : l;
+            z = v - 1 < z ? v - 1 : z;
+            if constexpr (kCounts) counts[i] += v != 0 ? 1 : 0;
         }
         hi = h, lo = l, nz = z;
     }
@@ -197,7 +172,7 @@ bool spike_pass(const T* x, int64_t n, double* peak, int threads) {
     for (int64_t c = 0; c < chunks; ++c) {
         const int64_t end = std::min(n, (c + 1) * kChunk);
         for (int64_t i0 = c * kChunk; i0 < end && !refuted.load(std::memory_order_relaxed); i0 += kBlock) {
-            parts[c].add(bits + i0, std::min(end, i0 + kBlock) - i0, nullptr);
+            parts[c].template add<false>(bits + i0, std::min(end, i0 + kBlock) - i0, nullptr);
             if (!parts[c].alive()) refuted.store(true, std::memory_order_relaxed);
         }
     }
@@ -216,7 +191,7 @@ template <typename T>
 Stats chunk_stats(const T* x, int64_t begin, int64_t end, const std::atomic<bool>& stop) {
     Running<T> run;
     for (int64_t i0 = begin; i0 < end; i0 += kBlock) {
-        run.add(x + i0, std::min(end, i0 + kBlock) - i0, nullptr);
+        run.add(x + i0, std::min(end, i0 + kBlock) - i0);
         if (run.stats().proves_dense() || stop.load(std::memory_order_relaxed)) break;
     }
     return run.stats();
@@ -271,10 +246,10 @@ bool small_slab(SpikeScan<T>& scan, const typename Bits<T>::U* b, int64_t n, int
     int32_t lanes[kLanes] = {0};
     int64_t k = 0;
     for (; k + kLanes <= n; k += kLanes) {
-        scan.add(b + k, kLanes, lanes);
+        scan.template add<true>(b + k, kLanes, lanes);
         if ((k & (kBlock - 1)) == 0 && (!scan.alive() || refuted.load(std::memory_order_relaxed))) return false;
     }
-    scan.add(b + k, n - k, lanes);  // the tail starts at a multiple of kLanes: lane j is still position j % inner
+    scan.template add<true>(b + k, n - k, lanes);  // the tail starts at a multiple of kLanes: lane j is j % inner
     if (!scan.alive()) return false;
     for (int64_t j = 0; j < kLanes; ++j) counts[j % inner] += lanes[j];
     return true;
@@ -289,7 +264,7 @@ bool spike_slab(SpikeScan<T>& scan, const typename Bits<T>::U* b, int64_t channe
     if (inner < kLanes && kLanes % inner == 0) return small_slab(scan, b, channels * inner, inner, counts, refuted);
     int64_t since_check = 0;
     for (int64_t c = 0; c < channels; ++c) {
-        scan.add(b + c * inner, inner, counts);
+        scan.template add<true>(b + c * inner, inner, counts);
         since_check += inner;
         if (since_check >= kBlock || c + 1 == channels) {
             since_check = 0;

@@ -187,7 +187,6 @@ def _forced(x: torch.Tensor, override: int, by_value: bool) -> tuple[Any, ...] |
 
 
 _UNSET: Any = object()
-_SPIKE_CODE = torch.tensor(SPIKE)  # the CPU kind code of a spike input (read only, shared)
 
 
 def _classified(x: torch.Tensor, override: int | None, by_value: bool, fast: Any = _UNSET) -> tuple[Any, ...] | None:
@@ -216,22 +215,14 @@ def _classified(x: torch.Tensor, override: int | None, by_value: bool, fast: Any
 
 
 def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool, rows: bool = False, *,
-          lone: bool = False, known: tuple[int, float] | None = None) -> tuple[Any, ...] | None:
+          known: tuple[int, float] | None = None) -> tuple[Any, ...] | None:
     """Kind, events, event total, exact accumulates (and per-row accumulates) of one operand.
 
     ``None`` if surely dense (see :func:`_classified`). With ``rows``, a fanout that has a per-row
-    version is evaluated once, per row, and its total is their sum. ``lone``: the product has no
-    second operand, so a spike input of a fanout with a ``native_pass`` (convolutions) is classified
-    and counted in one pass without forming its events (the returned events are then ``None``, the
-    totals Python floats). ``known``: ``(code, peak)`` of ``x`` already computed (no second pass).
+    version is evaluated once, per row, and its total is their sum. ``known``: ``(code, peak)`` of
+    ``x`` already computed (no second pass).
     """
     fast = _UNSET if known is None else known
-    native_pass = getattr(fanout, "native_pass", None) if lone and override is None and known is None else None
-    if native_pass is not None:
-        got = native_pass(x, rows)  # kind and, for spikes, the accumulates: one pass over x
-        if got is not None and got[0] == SPIKE:
-            return _SPIKE_CODE, None, got[2], got[3], got[4]
-        fast = got[:2] if got is not None else None
     found = _classified(x, override, by_value, fast)
     if found is None:
         return None
@@ -268,7 +259,7 @@ def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool, rows: b
         a, b, fan_a, fan_b = b, None, syn.fanout_b, None
     else:
         fan_a, fan_b = syn.fanout, syn.fanout_b
-    side_a = _side(a, fan_a, override, by_value, rows, lone=b is None, known=known)
+    side_a = _side(a, fan_a, override, by_value, rows, known=known)
     side_b = _side(b, fan_b, None, by_value, rows) if b is not None and fan_b is not None else None
     if side_a is None and side_b is None:
         return _dense(syn)
@@ -295,8 +286,6 @@ def _part(per_row: torch.Tensor | None, total: Any, mask: torch.Tensor | None) -
         return ()
     if per_row is not None:
         return ((per_row, None, mask),)
-    if isinstance(total, (int, float)):
-        total = torch.tensor(float(total), dtype=torch.float64)
     return ((None, total if isinstance(total, torch.Tensor) else total(), mask),)
 
 
@@ -411,10 +400,7 @@ class LayerAccumulator:
             self._add_dense(syn, ev.code, record_kind, samples)
             return
         self.synaptic = True
-        like = ev.code if isinstance(ev.code, torch.Tensor) else ev.sops
-        if not isinstance(like, torch.Tensor):  # host numbers from a native pass: the operand's device
-            like = syn.operand if syn.operand is not None else syn.operand_b
-        dev = self._device(like)
+        dev = self._device(ev.sops if isinstance(ev.code, int) else ev.code)
         if not isinstance(ev.macs, int) or ev.macs:
             dev.macs += ev.macs
         dev.sops += ev.sops

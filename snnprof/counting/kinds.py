@@ -12,6 +12,9 @@ count      1     non-negative integers otherwise (graded spikes, event counts, S
 ternary    2     ``{-1, 0, 1}`` with at least one ``-1``
 dense      3     anything else (real values, constants such as 0.5 everywhere)
 =========  ====  ==========================================================================
+
+These are the definitions. On CPU the engine decides the same kinds in one pass with the native
+kernels of :mod:`snnprof.counting.native` (Torch passes remain its fallback).
 """
 
 from __future__ import annotations

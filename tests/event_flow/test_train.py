@@ -16,8 +16,9 @@ from snnprof.reference_impls.event_flow_train import EVENT_FLOW_MODELS, EventFlo
 from snnprof.reference_impls.training import Trainer, get_trainer, list_trainers
 
 REPO = Path(__file__).resolve().parents[2]
-#: The documented run ends at 0.81 x the zero-flow AEE (docs/event_flow.md); the slow test allows 0.9.
-AEE_RATIO = 0.9
+#: The documented run ends at 0.72 x the zero-flow AEE (docs/event_flow.md); other seeds and thread counts end
+#: between 0.75 x and 0.93 x, so the slow test allows 0.85 x (a clear margin below zero flow, not a tuned pass).
+AEE_RATIO = 0.85
 SMALL = """sequences = 4
 eval_sequences = 2
 events_per_sequence = 4000
@@ -127,6 +128,17 @@ def test_shipped_training_config_is_valid():
     assert cfg.model.name == "lif_firenet"
     settings = parse_settings(dict(cfg.train), cfg.path)
     assert settings.window_loss // settings.window == 10  # truncated BPTT every 10 passes, as in the seed
+
+
+def test_shipped_training_config_widens_the_prediction_init():
+    """``pred_w_scale``: U(-s, s) prediction weights and zero bias; the seed's 0.01 stays the default."""
+    cfg = load_config(REPO / "configs" / "train_lif_firenet_small.toml")
+    assert cfg.model.kwargs["pred_w_scale"] == 0.1
+    for kwargs, scale in ((cfg.model.kwargs, 0.1), ({"base_channels": 16, "neuron": "tudelft"}, 0.01)):
+        torch.manual_seed(0)
+        pred = create_model("lif_firenet", **kwargs).pred.conv2d
+        assert pred.weight.abs().max() <= scale and pred.weight.abs().max() > 0.8 * scale
+        assert torch.equal(pred.bias, torch.zeros_like(pred.bias))
 
 
 def test_other_models_are_refused(tmp_path):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import torch
+
+from tests._threads import one_thread
 
 
 @pytest.fixture(autouse=True)
@@ -15,9 +16,4 @@ def _one_thread() -> Iterator[None]:
     On a loaded 2-core machine the OpenMP workers of tiny convolutions mostly spin-wait; one
     thread made these tests about 10x faster there, with identical results.
     """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    yield from one_thread()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from torch import nn
 
 from snnprof.models import ottt
 from snnprof.models.ottt import OnlineLIFNode, Scale, ScaledWSConv2d
+from tests._threads import one_thread
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ottt_vgg11_ws.toml"
 
@@ -74,12 +76,9 @@ def _per_layer(model: nn.Module, x: torch.Tensor) -> tuple[list[int], list[int],
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small tensors: one intra-op thread avoids OpenMP oversubscription on a busy 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+def one_torch_thread() -> Iterator[None]:
+    """Small tensors: one intra-op thread (see tests/_threads.py)."""
+    yield from one_thread()
 
 
 @pytest.fixture(scope="module")

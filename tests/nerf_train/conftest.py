@@ -9,19 +9,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+
+from tests._threads import one_thread
 
 
 @pytest.fixture(autouse=True)
 def one_torch_thread() -> Iterator[None]:
-    """One intra-op thread (tiny tensors on a busy 2-core machine); restored afterwards."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+    """One intra-op thread (tiny tensors on a busy 2-core machine; see tests/_threads.py)."""
+    yield from one_thread()
 
 
 def write_png_u8(path: Path, array: np.ndarray) -> None:

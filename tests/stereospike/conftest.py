@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import torch
+
+from tests._threads import one_thread
 
 
 @pytest.fixture(autouse=True, scope="package")
@@ -15,9 +16,4 @@ def _one_torch_thread() -> Iterator[None]:
     On a 2-core machine shared with other jobs, two OpenMP threads spin-wait on each other and run
     10x slower than one; on an idle machine one thread costs about 1.5x.
     """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    yield from one_thread()

@@ -7,7 +7,8 @@ Each statistic is one benchmark group, so pytest-benchmark prints both implement
 * ``kind``: input-kind detection of a spike tensor (the worst case: every element must be read) and of
   a real-valued tensor (the native pass stops after its first block; the Torch path after its 2048-value
   sample). "torch" is the engine's CPU fallback (sample test, then ``aminmax`` and ``dot`` read on the host).
-* ``neuron spikes``: spikes per (time step, sample, channel) of a neuron output ``[T, B, C, H, W]``.
+* ``neuron spikes``: spikes per (time step, sample, channel) of a neuron output ``[T, B, C, H, W]``
+  (native: straight into the layer sums per channel, step and (step, sample)).
 * ``conv sops``: kind plus exact synaptic operations of a convolution fed ×2.74-scaled spikes.
 
 Shapes are those of the zoo's SpikingJelly CNN (``[8, 16, 32, 32, 32]``, 15 % firing), one torch
@@ -74,9 +75,18 @@ def test_kind_of_real_values(benchmark: Any, impl: str):
 @pytest.mark.benchmark(group="neuron spikes")
 @pytest.mark.parametrize("impl", ["torch", "native"])
 def test_neuron_spike_grid(benchmark: Any, spikes: torch.Tensor, impl: str):
-    assert torch.equal(native.spike_grid(spikes, 2), _channel_grid(_indicator(spikes), 2))
-    fn = (lambda: _channel_grid(_indicator(spikes), 2)) if impl == "torch" else (lambda: native.spike_grid(spikes, 2))
-    _bench(benchmark, fn)
+    layout = SHAPE[:3]  # (T, B, C)
+    sums = {"total": torch.zeros((), dtype=torch.float64), "per_channel": torch.zeros(SHAPE[2], dtype=torch.float64),
+            "per_step": torch.zeros(SHAPE[0], dtype=torch.float64),
+            "per_index": torch.empty(SHAPE[0] * SHAPE[1], dtype=torch.float64)}
+
+    def native_sums() -> bool:
+        return native.accumulate_spikes(spikes, layout, 0, **sums)
+
+    assert native_sums()
+    grid = _channel_grid(_indicator(spikes), 2)
+    assert torch.equal(sums["per_channel"], grid.sum((0, 1))) and torch.equal(sums["per_index"], grid.sum(2).flatten())
+    _bench(benchmark, (lambda: _channel_grid(_indicator(spikes), 2)) if impl == "torch" else native_sums)
 
 
 @pytest.mark.benchmark(group="conv sops")

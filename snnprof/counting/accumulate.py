@@ -6,6 +6,7 @@ running sums; :func:`finalize` moves all of them to the host in one transfer.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,15 +88,6 @@ def _channel_grid(fired: torch.Tensor, lead: int) -> torch.Tensor:
     if fired.dim() == lead + 1:
         return fired.to(torch.float64)
     return _exact_sum(fired, tuple(range(lead + 1, fired.dim())))
-
-
-def _spike_grid(s: torch.Tensor, lead: int) -> torch.Tensor:
-    """Spikes (nonzero outputs) per (leading index, channel) of a neuron output (float64, exact).
-
-    The native one-pass count where it applies, else :func:`_channel_grid` of :func:`_indicator`.
-    """
-    grid = native.spike_grid(s, lead)
-    return grid if grid is not None else _channel_grid(_indicator(s), lead)
 
 
 def _grow(vec: torch.Tensor | None, size: int, like: torch.Tensor) -> torch.Tensor:
@@ -461,65 +453,44 @@ class LayerAccumulator:
         state = s.numel() * max(s.element_size(), 4)
         self.state_read_bytes += state
         self.state_write_bytes += state
-        if self._native_spikes(s, multi, fold, samples):
-            return
-        grid = _spike_grid(s, 2 if multi else 1)  # [T, B, C] or [B, C]: one pass over the spikes
-        channels = grid.shape[-1]
-        per_ch = grid.reshape(-1, channels).sum(0)
-        dev.spikes += per_ch.sum()
-        if multi:
-            per_step, start = grid.reshape(steps, -1).sum(1), 0
-        else:
-            per_step = per_ch.sum().reshape(1)
-            start = self.single_calls % fold if fold else self.single_calls
-            self.single_calls += 1
-        self._add_steps(per_step, start, s.numel() // steps)
-        dev.channel_spikes = _grow(dev.channel_spikes, channels, per_ch)
-        dev.channel_spikes[:channels] += per_ch
-        self.channel_count = max(self.channel_count, channels)
-        self.channel_updates_each += s.numel() // channels
-        if samples is not None:
-            samples.add_spikes(self.name, grid.sum(-1), multi)
-
-    def _native_spikes(self, s: torch.Tensor, multi: bool, fold: int | None, samples: SampleCollector | None) -> bool:
-        """The spike statistics of :meth:`_add_neuron` in one native pass straight into the CPU sums.
-
-        Returns False (nothing done) when the native path does not apply to ``s``.
-        """
-        dev = self.dev
-        assert dev is not None
-        if dev.spikes.device.type != "cpu" or not native.applies(s):
-            return False
         keep = native.rows_of(s.shape, 2 if multi else 1)  # (T, B, C) or (B, C)
-        steps, rows, channels = (keep[0], keep[1], keep[2]) if multi else (1, keep[0], keep[1])
+        channels = keep[-1]
         start = 0 if multi else (self.single_calls % fold if fold else self.single_calls)
         dev.channel_spikes = _grow(dev.channel_spikes, channels, s)
-        dev.step_spikes = _grow(dev.step_spikes, start + steps, s)  # sums are contiguous float64 by construction
-        per_index = torch.empty(steps * rows, dtype=torch.float64) if samples is not None else None
-        if not native.accumulate_spikes(s, (steps, rows, channels), start, total=dev.spikes,
-                                        per_channel=dev.channel_spikes, per_step=dev.step_spikes, per_index=per_index):
-            return False
+        dev.step_spikes = _grow(dev.step_spikes, start + steps, s)
+        per_index = self._add_spike_sums(s, keep, multi, start, want_index=samples is not None)
         if not multi:
             self.single_calls += 1
-        self._add_step_updates(start, steps, s.numel() // steps)
+        self.step_updates.extend([0] * (start + steps - len(self.step_updates)))
+        for t in range(start, start + steps):
+            self.step_updates[t] += s.numel() // steps
         self.channel_count = max(self.channel_count, channels)
         self.channel_updates_each += s.numel() // channels
         if samples is not None and per_index is not None:
-            samples.add_spikes(self.name, per_index.view(steps, rows) if multi else per_index, multi)
-        return True
+            samples.add_spikes(self.name, per_index, multi)
 
-    def _add_step_updates(self, start: int, steps: int, updates: int) -> None:
-        self.step_updates.extend([0] * (start + steps - len(self.step_updates)))
-        for t in range(start, start + steps):
-            self.step_updates[t] += updates
+    def _add_spike_sums(self, s: torch.Tensor, keep: tuple[int, ...], multi: bool, start: int,
+                        want_index: bool) -> torch.Tensor | None:
+        """Add the spikes of ``s`` to the sums (total, per channel, per step from ``start``).
 
-    def _add_steps(self, per_step: torch.Tensor, start: int, updates: int) -> None:
+        One native pass straight into the CPU sums where it applies, else one indicator pass and
+        reductions on the device. Returns the spikes per ``[T, B]`` / ``[B]`` index if ``want_index``.
+        """
         dev = self.dev
-        assert dev is not None
-        end = start + per_step.numel()
-        dev.step_spikes = _grow(dev.step_spikes, end, per_step)
-        dev.step_spikes[start:end] += per_step
-        self._add_step_updates(start, per_step.numel(), updates)
+        assert dev is not None and dev.channel_spikes is not None and dev.step_spikes is not None
+        steps = keep[0] if multi else 1
+        if dev.spikes.device.type == "cpu":  # sums are contiguous float64 by construction
+            per_index = torch.empty(keep[:-1], dtype=torch.float64) if want_index else None
+            if native.accumulate_spikes(s, (steps, math.prod(keep) // (steps * keep[-1]), keep[-1]), start,
+                                        total=dev.spikes, per_channel=dev.channel_spikes, per_step=dev.step_spikes,
+                                        per_index=per_index):
+                return per_index
+        grid = _channel_grid(_indicator(s), 2 if multi else 1)  # [T, B, C] or [B, C]: one pass over the spikes
+        per_ch = grid.reshape(-1, keep[-1]).sum(0)
+        dev.spikes += per_ch.sum()
+        dev.step_spikes[start : start + steps] += grid.reshape(steps, -1).sum(1)
+        dev.channel_spikes[: keep[-1]] += per_ch
+        return grid.sum(-1) if want_index else None
 
     def _add_geometry(self, geometry: dict[str, int]) -> None:
         for key, value in geometry.items():

@@ -4,15 +4,16 @@ The Torch formulation of kind detection (:func:`snnprof.counting.kinds.classify`
 five passes over a tensor and a temporary as large as it; counting a neuron's spikes per (time
 step, sample, channel) needs a full-size indicator tensor and a reduction. The kernels of
 ``snnprof/kernels/csrc/event_stats.cpp`` read the tensor once and write only their small result
-(measured on a ``[8, 16, 32, 32, 32]`` float32 spike tensor, one thread: kind 0.95 ms vs 3.4 ms,
-counts 0.66 ms vs 3.6 ms). They compute exactly the same answers (kinds by the same rules,
-integer counts), so the engine uses them whenever they apply and falls back to Torch otherwise:
+(measured on a ``[8, 16, 32, 32, 32]`` float32 spike tensor, one thread: kind 0.61 ms vs 3.5 ms,
+spike counts 0.65 ms vs 2.5 ms; see ``benchmarks/test_native_stats.py``). They compute exactly the
+same answers (kinds by the same rules, integer counts), so the engine uses them whenever they apply
+and falls back to Torch otherwise:
 contiguous float32/float64 CPU tensors only, and only when the library builds.
 
 The library is compiled on first use with the system C++ compiler into the kernel cache (see
 :func:`snnprof.kernels.fused_cpu.cache_dir`; about a second, once per machine). Without a compiler,
-or with ``SNNPROF_NATIVE=0`` in the environment, every function here returns ``None`` and the
-engine uses its Torch path (same counts, slower).
+or with ``SNNPROF_NATIVE=0`` in the environment, every function here declines (``None`` or ``False``)
+and the engine uses its Torch path (same counts, slower).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-import math
 import os
 
 import torch
@@ -28,8 +28,8 @@ import torch
 from snnprof.kernels.fused_cpu import KernelBuildError, build_library
 
 __all__ = [
-    "ENV_VAR", "accumulate_spikes", "applies", "available", "classify", "classify_conv", "count_nonzero_rows",
-    "rows_of", "spike_grid", "unavailable_reason",
+    "ENV_VAR", "accumulate_spikes", "available", "classify", "classify_conv", "rows_of",
+    "unavailable_reason",
 ]
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 ENV_VAR = "SNNPROF_NATIVE"
 _SOURCE = "event_stats.cpp"
 _EXTRA_FLAGS = ("-fno-trapping-math",)  # lets the compiler vectorise the branch-free selects
-_ABI_VERSION = 3
+_ABI_VERSION = 4
 _DTYPES = {torch.float32: 0, torch.float64: 1}
 _MIN_PARALLEL = 1 << 18  # elements below which one thread is faster than waking a team
 
@@ -48,8 +48,6 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.snn_stats_abi_version.restype = c_int
     lib.snn_classify.restype = c_int
     lib.snn_classify.argtypes = [c_int, ptr, i64, ctypes.POINTER(ctypes.c_double), c_int]
-    lib.snn_count_nonzero.restype = c_int
-    lib.snn_count_nonzero.argtypes = [c_int, ptr, i64, i64, ptr, c_int]
     lib.snn_accumulate_spikes.restype = c_int
     lib.snn_accumulate_spikes.argtypes = [c_int, ptr, i64, i64, i64, i64, i64, ptr, ptr, ptr, ptr, c_int]
     lib.snn_classify_conv.restype = c_int
@@ -87,11 +85,6 @@ def available() -> bool:
     return unavailable_reason() is None
 
 
-def applies(x: torch.Tensor) -> bool:
-    """Whether the native statistics take ``x`` (contiguous float32/float64 CPU data) and are in use."""
-    return _library_for(x) is not None
-
-
 def _library_for(x: torch.Tensor) -> ctypes.CDLL | None:
     """The library if it applies to ``x`` (contiguous float32/float64 CPU data, no lazy negation), else ``None``."""
     if not x.is_cpu or x.dtype not in _DTYPES or x.numel() == 0 or not x.is_contiguous() or x.is_neg():
@@ -119,22 +112,6 @@ def classify(x: torch.Tensor) -> tuple[int, float] | None:
     if code < 0:
         raise RuntimeError(f"native classify rejected a {x.dtype} tensor of {x.numel()} elements (code {code})")
     return code, peak.value
-
-
-def count_nonzero_rows(x: torch.Tensor, rows: int) -> torch.Tensor | None:
-    """Nonzero elements of each of ``rows`` equal consecutive slices of ``x`` (``int64 [rows]``).
-
-    ``x`` is viewed as ``[rows, x.numel() // rows]``. ``None`` when the native path does not apply.
-    """
-    lib = _library_for(x)
-    if lib is None or rows <= 0 or x.numel() % rows:
-        return None
-    counts = torch.empty(rows, dtype=torch.int64)
-    rc = lib.snn_count_nonzero(_DTYPES[x.dtype], x.data_ptr(), rows, x.numel() // rows, counts.data_ptr(),
-                               _threads(x.numel()))
-    if rc != 0:
-        raise RuntimeError(f"native count_nonzero rejected {rows} rows of {x.numel() // rows} (code {rc})")
-    return counts
 
 
 def classify_conv(
@@ -201,10 +178,3 @@ def accumulate_spikes(s: torch.Tensor, layout: tuple[int, int, int], start: int,
 def rows_of(shape: torch.Size | tuple[int, ...], lead: int) -> tuple[int, ...]:
     """The kept leading dims of a spike grid: ``shape[:lead + 1]``, or ``(*shape, 1)`` if it has no channel dim."""
     return tuple(shape[: lead + 1]) if len(shape) > lead else (*shape, 1)
-
-
-def spike_grid(s: torch.Tensor, lead: int) -> torch.Tensor | None:
-    """Nonzero count per ``shape[:lead + 1]`` index of ``s`` (float64), or ``None`` if not native."""
-    keep = rows_of(s.shape, lead)
-    counts = count_nonzero_rows(s, math.prod(keep))
-    return None if counts is None else counts.reshape(keep).to(torch.float64)

@@ -81,25 +81,43 @@ def test_kinds_by_hand():
     assert native.classify(torch.tensor([0.0, 2.74]))[1] == pytest.approx(2.74)
 
 
+def _accumulate(x: torch.Tensor, layout: tuple[int, int, int], start: int) -> dict[str, torch.Tensor] | None:
+    """:func:`native.accumulate_spikes` into fresh zero sums (``per_step`` has ``start`` leading slots)."""
+    steps, rows, channels = layout
+    sums = {"total": torch.zeros((), dtype=torch.float64), "per_channel": torch.zeros(channels, dtype=torch.float64),
+            "per_step": torch.zeros(start + steps, dtype=torch.float64),
+            "per_index": torch.zeros(steps * rows, dtype=torch.float64)}
+    return sums if native.accumulate_spikes(x, layout, start, **sums) else None
+
+
 @pytest.mark.parametrize("shape, rows", [((4, 3, 8, 8), 12), ((4, 3, 8, 8), 4), ((7,), 7), ((2, 5), 1),
                                          ((3, CHUNK + 9), 3), ((3, 5, 4, 4), 15), ((6, 2), 6), ((5, 4), 5),
                                          ((9, 8), 9), ((7, 32), 7), ((3, 5, 2, 2), 15)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_count_nonzero_rows_is_exact(shape: tuple[int, ...], rows: int, dtype: torch.dtype):
+def test_spikes_per_row_are_exact(shape: tuple[int, ...], rows: int, dtype: torch.dtype):
+    """Spikes per row of ``x`` seen as ``[rows, inner]`` (one step, one channel): the per-index sums."""
     x = (_spikes(*shape, p=0.3) * torch.randint(-2, 3, shape)).to(dtype)
     expected = [int((r != 0).sum()) for r in x.reshape(rows, -1)]
-    got = native.count_nonzero_rows(x, rows)
-    assert got is not None and got.dtype == torch.int64
-    assert got.tolist() == expected
+    got = _accumulate(x, (1, rows, 1), start=0)
+    assert got is not None
+    assert [int(v) for v in got["per_index"].tolist()] == expected
+    assert int(got["total"]) == sum(expected) == int(got["per_channel"][0]) == int(got["per_step"][0])
 
 
 @pytest.mark.parametrize("shape, lead, keep", [((6, 4, 3, 5, 5), 2, (6, 4, 3)), ((4, 3, 5, 5), 1, (4, 3)),
                                                ((4, 3), 1, (4, 3)), ((4,), 1, (4, 1)), ((6, 4), 2, (6, 4, 1))])
-def test_spike_grid_shapes_and_counts(shape: tuple[int, ...], lead: int, keep: tuple[int, ...]):
+def test_spike_sums_per_channel_step_and_index(shape: tuple[int, ...], lead: int, keep: tuple[int, ...]):
+    """The layer sums the engine keeps: per channel, per step (after ``start``) and per (step, row) index."""
     x = _spikes(*shape, p=0.4)
-    grid = native.spike_grid(x, lead)
-    assert grid is not None and tuple(grid.shape) == keep and grid.dtype == torch.float64
-    assert grid.tolist() == (x != 0).reshape(keep + (-1,)).sum(-1).double().tolist()
+    assert native.rows_of(x.shape, lead) == keep
+    layout = (keep[0], keep[1], keep[2]) if lead == 2 else (1, keep[0], keep[1])
+    got = _accumulate(x, layout, start=2)
+    assert got is not None
+    grid = (x != 0).reshape(keep + (-1,)).sum(-1).double().reshape(layout)  # [steps, rows, channels]
+    assert got["per_channel"].tolist() == grid.sum((0, 1)).tolist()
+    assert got["per_step"].tolist() == [0.0, 0.0, *grid.sum((1, 2)).tolist()]
+    assert got["per_index"].tolist() == grid.sum(2).reshape(-1).tolist()
+    assert float(got["total"]) == float(grid.sum())
 
 
 @pytest.mark.parametrize("x", [
@@ -112,11 +130,11 @@ def test_spike_grid_shapes_and_counts(shape: tuple[int, ...], lead: int, keep: t
 ], ids=["empty", "strided", "half", "int", "bool", "lazy negation"])
 def test_not_applicable_inputs_fall_back(x: torch.Tensor):
     assert native.classify(x) is None
-    assert native.count_nonzero_rows(x, 1) is None
+    assert _accumulate(x, (1, 1, 1), start=0) is None
 
 
 def test_rows_that_do_not_divide_fall_back():
-    assert native.count_nonzero_rows(torch.ones(7), 2) is None
+    assert _accumulate(torch.ones(7), (1, 2, 1), start=0) is None
 
 
 def test_disabled_by_the_environment(monkeypatch):

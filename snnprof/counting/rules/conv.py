@@ -136,10 +136,21 @@ class _ExactFanout:
     def __init__(self, spec: ConvSpec) -> None:
         self.spec = spec
 
+    def _layout(self, x: torch.Tensor) -> tuple[torch.Size, torch.Tensor]:
+        """The operand's leading (frame) dims and its coverage map ``[prod(spatial)]`` on its device."""
+        spec = self.spec
+        spatial = tuple(int(v) for v in x.shape[x.dim() - spec.dims :])
+        return x.shape[: x.dim() - spec.dims - 1], _coverage_on(_frozen(spec), spatial, x.device)
+
     def evaluate(self, ev: torch.Tensor, rows: bool, bound: float | None = None) -> tuple[torch.Tensor, ...]:
         """``(events total, accumulates, accumulates per frame or None)``; one pass over ``ev``."""
-        grouped = _group_events(ev, self.spec)  # [N, G, *spatial], exact small integers
-        return self._reduce(grouped.reshape(grouped.shape[0], -1).to(torch.float64), ev, rows)
+        spec = self.spec
+        lead, cover = self._layout(ev)
+        grouped = _group_events(ev, spec)  # [N, G, *spatial], exact small integers
+        flat = grouped.reshape(grouped.shape[0], -1).to(torch.float64)
+        total = flat.sum()
+        per_frame = (flat.reshape(flat.shape[0], spec.groups, -1) @ cover).sum(1) * (spec.channels[1] // spec.groups)
+        return total, per_frame.sum(), (per_frame.reshape(lead) if rows else None)
 
     def native_pass(self, x: torch.Tensor, rows: bool) -> tuple[Any, ...] | None:
         """Kind and, for spikes, :meth:`evaluate` of ``x`` in one native pass (events never formed).
@@ -148,24 +159,12 @@ class _ExactFanout:
         last three meaningful for spikes only), or ``None`` when the native path does not apply.
         """
         spec = self.spec
-        spatial = tuple(int(v) for v in x.shape[x.dim() - spec.dims :])
-        lead = x.shape[: x.dim() - spec.dims - 1]
-        cover = _coverage_on(_frozen(spec), spatial, x.device)
+        lead, cover = self._layout(x)
         got = native.classify_conv(x, prod(lead), spec.groups, cover, spec.channels[1] // spec.groups)
         if got is None:
             return None
         code, peak, events, sops, per_frame = got
         return code, peak, events, sops, (per_frame.reshape(lead) if rows and per_frame is not None else None)
-
-    def _reduce(self, flat: torch.Tensor, operand: torch.Tensor, rows: bool) -> tuple[torch.Tensor, ...]:
-        """Totals of the per-frame, per-group event sums ``flat [N, G * prod(spatial)]`` (float64)."""
-        spec = self.spec
-        spatial = tuple(int(v) for v in operand.shape[operand.dim() - spec.dims :])
-        total = flat.sum()
-        cover = _coverage_on(_frozen(spec), spatial, operand.device)
-        per_frame = (flat.reshape(flat.shape[0], spec.groups, -1) @ cover).sum(1) * (spec.channels[1] // spec.groups)
-        lead = operand.shape[: operand.dim() - spec.dims - 1]
-        return total, per_frame.sum(), (per_frame.reshape(lead) if rows else None)
 
     def __call__(self, ev: torch.Tensor, _total: torch.Tensor) -> torch.Tensor:
         return self.evaluate(ev, False)[1]

@@ -21,9 +21,8 @@
 // the nonzero min and max, integrality and finiteness in floating point; it stops once the values are
 // proven dense (a non-integer value together with two different nonzero values or a negative value).
 //
-// snn_count_nonzero writes, for x viewed as [rows, inner], the number of nonzero elements of each row
-// (spikes per (time step, sample, channel) of a neuron output); snn_accumulate_spikes adds them to a
-// neuron layer's running sums per channel, per time step and per (step, sample). snn_classify_conv
+// snn_accumulate_spikes counts the nonzero elements of a neuron output per (time step, sample, channel)
+// and adds them to the layer's running sums per channel, per time step and per (step, sample). snn_classify_conv
 // classifies a convolution's input and, in the spike pass, computes its exact synaptic operations:
 // events summed over each group's channels per position, weighted by the outputs each position reaches.
 
@@ -399,7 +398,7 @@ void accumulate_spikes(const T* x, int64_t steps, int64_t rows, int64_t channels
 extern "C" {
 
 // ABI version of this file's entry points; snnprof/counting/native.py refuses a library with another one.
-int snn_stats_abi_version() { return 3; }
+int snn_stats_abi_version() { return 4; }
 
 // Kind code (0 spike, 1 count, 2 ternary, 3 dense) of n contiguous values; *peak receives the maximum
 // (meaningful unless dense). dtype: 0 = float32, 1 = float64. Returns -1 on a bad dtype or n < 1.
@@ -407,20 +406,6 @@ int snn_classify(int dtype, const void* x, int64_t n, double* peak, int threads)
     if (n < 1) return -1;
     if (dtype == 0) return classify(static_cast<const float*>(x), n, peak, threads);
     if (dtype == 1) return classify(static_cast<const double*>(x), n, peak, threads);
-    return -1;
-}
-
-// counts[r] = number of nonzero values in x[r * inner, (r + 1) * inner) for r < rows. Returns 0, or -1.
-int snn_count_nonzero(int dtype, const void* x, int64_t rows, int64_t inner, int64_t* counts, int threads) {
-    if (rows < 0 || inner < 0) return -1;
-    if (dtype == 0) {
-        count_nonzero(static_cast<const float*>(x), rows, inner, counts, threads);
-        return 0;
-    }
-    if (dtype == 1) {
-        count_nonzero(static_cast<const double*>(x), rows, inner, counts, threads);
-        return 0;
-    }
     return -1;
 }
 

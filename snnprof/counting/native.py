@@ -4,8 +4,8 @@ The Torch formulation of kind detection (:func:`snnprof.counting.kinds.classify`
 five passes over a tensor and a temporary as large as it; counting a neuron's spikes per (time
 step, sample, channel) needs a full-size indicator tensor and a reduction. The kernels of
 ``snnprof/kernels/csrc/event_stats.cpp`` read the tensor once and write only their small result
-(measured on a ``[8, 16, 32, 32, 32]`` float32 spike tensor, one thread: kind 0.61 ms vs 3.5 ms,
-spike counts 0.65 ms vs 2.5 ms; see ``benchmarks/test_native_stats.py``). They compute exactly the
+(measured on a ``[8, 16, 32, 32, 32]`` float32 spike tensor, one thread: kind 0.61 ms vs 3.4 ms,
+spike counts 0.60 ms vs 1.8 ms; see ``benchmarks/test_native_stats.py``). They compute exactly the
 same answers (kinds by the same rules, integer counts), so the engine uses them whenever they apply
 and falls back to Torch otherwise:
 contiguous float32/float64 CPU tensors only, and only when the library builds.

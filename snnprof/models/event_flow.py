@@ -208,11 +208,11 @@ def lif_firenet(
 def lif_firenet_short(
     *,
     base_channels: int = 32, kernel_size: int = 3, num_bins: int = 2, encoding: str = "cnt",
-    neuron: str = "snntorch", neuron_kwargs: Mapping[str, Any] | None = None,
+    neuron: str = "snntorch", neuron_kwargs: Mapping[str, Any] | None = None, pred_w_scale: float = 0.01,
 ) -> FireNetFamily:
     """Build LIF-FireNet_short (head, G1, R1a, G2, R2a, pred); arguments as :func:`lif_firenet`."""
     return build_firenet(neuron=_lif_factory(neuron, neuron_kwargs), short=True, base_channels=base_channels,
-                         kernel_size=kernel_size, num_bins=num_bins, encoding=encoding)
+                         kernel_size=kernel_size, num_bins=num_bins, encoding=encoding, pred_w_scale=pred_w_scale)
 
 
 @_register("lif_fireflownet", "event_flow LIF-FireFlowNet (no recurrent convs), optical flow, 128x128")
@@ -233,26 +233,35 @@ def _variant(kind: str, neuron_kwargs: Mapping[str, Any] | None, **arch: Any) ->
 
 @_register("plif_firenet", "event_flow PLIF-FireNet (presynaptic-trace adaptation), optical flow, 128x128")
 def plif_firenet(*, base_channels: int = 32, kernel_size: int = 3, num_bins: int = 2, encoding: str = "cnt",
-                 neuron_kwargs: Mapping[str, Any] | None = None) -> FireNetFamily:
-    """Build PLIF-FireNet (seed ``ConvPLIF`` defaults); ``neuron_kwargs`` overrides them."""
+                 neuron_kwargs: Mapping[str, Any] | None = None, pred_w_scale: float = 0.01) -> FireNetFamily:
+    """Build PLIF-FireNet (seed ``ConvPLIF`` defaults, which ``neuron_kwargs`` overrides).
+
+    ``pred_w_scale``: as in :func:`lif_firenet`.
+    """
     return _variant("plif", neuron_kwargs, base_channels=base_channels, kernel_size=kernel_size, num_bins=num_bins,
-                    encoding=encoding)
+                    encoding=encoding, pred_w_scale=pred_w_scale)
 
 
 @_register("alif_firenet", "event_flow ALIF-FireNet (adaptive threshold, soft reset), optical flow, 128x128")
 def alif_firenet(*, base_channels: int = 32, kernel_size: int = 3, num_bins: int = 2, encoding: str = "cnt",
-                 neuron_kwargs: Mapping[str, Any] | None = None) -> FireNetFamily:
-    """Build ALIF-FireNet (seed ``ConvALIF`` defaults); ``neuron_kwargs`` overrides them."""
+                 neuron_kwargs: Mapping[str, Any] | None = None, pred_w_scale: float = 0.01) -> FireNetFamily:
+    """Build ALIF-FireNet (seed ``ConvALIF`` defaults, which ``neuron_kwargs`` overrides).
+
+    ``pred_w_scale``: as in :func:`lif_firenet`.
+    """
     return _variant("alif", neuron_kwargs, base_channels=base_channels, kernel_size=kernel_size, num_bins=num_bins,
-                    encoding=encoding)
+                    encoding=encoding, pred_w_scale=pred_w_scale)
 
 
 @_register("xlif_firenet", "event_flow XLIF-FireNet (trace-adaptive threshold), optical flow, 128x128")
 def xlif_firenet(*, base_channels: int = 32, kernel_size: int = 3, num_bins: int = 2, encoding: str = "cnt",
-                 neuron_kwargs: Mapping[str, Any] | None = None) -> FireNetFamily:
-    """Build XLIF-FireNet (seed ``ConvXLIF`` defaults); ``neuron_kwargs`` overrides them."""
+                 neuron_kwargs: Mapping[str, Any] | None = None, pred_w_scale: float = 0.01) -> FireNetFamily:
+    """Build XLIF-FireNet (seed ``ConvXLIF`` defaults, which ``neuron_kwargs`` overrides).
+
+    ``pred_w_scale``: as in :func:`lif_firenet`.
+    """
     return _variant("xlif", neuron_kwargs, base_channels=base_channels, kernel_size=kernel_size, num_bins=num_bins,
-                    encoding=encoding)
+                    encoding=encoding, pred_w_scale=pred_w_scale)
 
 
 @_register("spiking_rec_evflownet", "event_flow spiking recurrent EV-FlowNet (LIF U-Net), optical flow, 128x128")

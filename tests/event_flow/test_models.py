@@ -99,6 +99,16 @@ def test_firenet_topologies():
     assert all(getattr(fire, n).ff.bias is None for n in FIRENET_LAYERS)
 
 
+@pytest.mark.parametrize("name", ["lif_firenet", "lif_firenet_short", "plif_firenet", "alif_firenet", "xlif_firenet"])
+def test_prediction_init_scale(name):
+    """Every spiking FireNet takes ``pred_w_scale``: U(-s, s) weights, zero bias; the seed's 0.01 by default."""
+    for kwargs, scale in (({}, 0.01), ({"pred_w_scale": 0.1}, 0.1)):
+        torch.manual_seed(0)
+        pred = create_model(name, base_channels=16, **kwargs).pred.conv2d
+        assert 0.8 * scale < float(pred.weight.abs().max()) <= scale
+        assert torch.equal(pred.bias, torch.zeros_like(pred.bias))
+
+
 @pytest.mark.parametrize(("neuron", "klass"), [("snntorch", LeakyLIF), ("tudelft", LIF)])
 def test_learnable_per_channel_leak_and_threshold(neuron, klass):
     torch.manual_seed(0)

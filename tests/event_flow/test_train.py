@@ -16,9 +16,10 @@ from snnprof.reference_impls.event_flow_train import EVENT_FLOW_MODELS, EventFlo
 from snnprof.reference_impls.training import Trainer, get_trainer, list_trainers
 
 REPO = Path(__file__).resolve().parents[2]
-#: The documented run ends at 0.72 x the zero-flow AEE (docs/event_flow.md); other seeds and thread counts end
-#: between 0.75 x and 0.93 x, so the slow test allows 0.85 x (a clear margin below zero flow, not a tuned pass).
-AEE_RATIO = 0.85
+#: The documented run (seed 0, one thread) ends at 0.67 x the zero-flow AEE; five other seeds end at 0.66 x to
+#: 0.82 x and the two-thread run at 0.70 x (docs/event_flow.md). The slow test allows 0.8 x: a clear margin below
+#: zero flow, not a tuned pass.
+AEE_RATIO = 0.8
 SMALL = """sequences = 4
 eval_sequences = 2
 events_per_sequence = 4000

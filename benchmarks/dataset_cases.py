@@ -44,7 +44,7 @@ class DatasetCase:
 
 
 def _sj_dvs(root: Path, per_class: int) -> tuple[str, int]:
-    from snnprof.reference_impls.data.synthetic_images import ImageClassesSpec, write_cifar10dvs
+    from snnprof.data.synthetic_images import ImageClassesSpec, write_cifar10dvs
 
     folder = write_cifar10dvs(root, ImageClassesSpec(image_size=32), per_class=per_class, frames=8)
     text = f"""
@@ -65,7 +65,7 @@ profiles = ["cmos45nm_fp32", "loihi"]
 
 
 def _ottt_cifar(root: Path, per_class: int) -> tuple[str, int]:
-    from snnprof.reference_impls.data.synthetic_images import ImageClassesSpec, write_cifar
+    from snnprof.data.synthetic_images import ImageClassesSpec, write_cifar
 
     folder = write_cifar(root, ImageClassesSpec(), train_per_class=1, test_per_class=per_class)
     text = f"""

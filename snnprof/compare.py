@@ -297,7 +297,7 @@ def _dataset_inputs(cfg: RunConfig) -> tuple[Any, Any]:
     """The first ``batch_size`` samples of the config's dataset: ``(model inputs, targets)``."""
     from torch.utils.data import default_collate
 
-    from snnprof.reference_impls.data import get_reader
+    from snnprof.data import get_reader
 
     assert cfg.input.reader is not None and cfg.input.path is not None
     try:

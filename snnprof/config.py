@@ -383,7 +383,7 @@ def _parse_dataset(table: Mapping[str, Any], path: Path, source: str) -> tuple[P
             if key in table:
                 raise ConfigError(path, f"input.{key}", "only applies to source = 'dataset'")
         return None, None
-    from snnprof.reference_impls.data import list_readers
+    from snnprof.data import list_readers
 
     raw, reader = _get(table, "path", str, where), _get(table, "reader", str, where)
     if raw is None or reader is None:

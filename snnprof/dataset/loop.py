@@ -50,7 +50,7 @@ def open_config_dataset(cfg: RunConfig) -> Dataset:
     Raises:
         ConfigError: the reader rejects the path or kwargs, or the data set has no ``len()``.
     """
-    from snnprof.reference_impls.data import get_reader
+    from snnprof.data import get_reader
 
     if cfg.input.reader is None or cfg.input.path is None:
         raise ConfigError(cfg.path, "input.source", "a dataset count needs source = 'dataset' with path and reader")

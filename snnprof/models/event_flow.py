@@ -27,7 +27,7 @@ Every model is called once per event window (``step_mode = "single"``; the state
 is registered as ``"ann"``), recurrent state carried across calls (``reset_states()`` at a sequence
 change, ``detach_states()`` for truncated BPTT). Inputs are ``[T, B, C, H, W]`` event counts
 (``cnt``, C = 2) or voxels: T windows of 1000 events of a synthetic translating texture
-(:mod:`snnprof.reference_impls.data.synthetic_flow`).
+(:mod:`snnprof.data.synthetic_flow`).
 """
 
 from __future__ import annotations
@@ -132,8 +132,8 @@ def make_inputs(
         width: W, pixels.
         window: events per window.
     """
-    from snnprof.reference_impls.data.event_flow_h5 import ArraySource, PassReader
-    from snnprof.reference_impls.data.synthetic_flow import generate_sequence
+    from snnprof.data.event_flow_h5 import ArraySource, PassReader
+    from snnprof.data.synthetic_flow import generate_sequence
 
     if min(batch_size, time_steps, height, width, window) <= 0:
         raise ValueError("batch_size, time_steps, height, width and window must be positive")

@@ -458,7 +458,7 @@ def make_inputs(
     """Seeded synthetic stereo event-count histograms ``[B, 1, C, H, W]`` (one 50 ms window each).
 
     Each sample is one frame of a synthetic stereo scene (planes and boxes at known depth, the right
-    camera disparity-shifted; see :mod:`snnprof.reference_impls.data.synthetic_stereo`): Poisson event
+    camera disparity-shifted; see :mod:`snnprof.data.synthetic_stereo`): Poisson event
     counts at intensity edges plus background noise. The monocular variant gets the left camera only.
 
     Args:
@@ -470,7 +470,7 @@ def make_inputs(
         edge_rate: mean events per edge pixel and polarity per window.
         noise_rate: mean background-noise events per pixel and polarity per window.
     """
-    from snnprof.reference_impls.data.synthetic_stereo import SceneSpec, render_scene
+    from snnprof.data.synthetic_stereo import SceneSpec, render_scene
 
     if int(time_steps) != 1:
         raise ValueError(f"time_steps must be 1 (stateless: one 50 ms window per forward), got {time_steps}")

@@ -9,7 +9,7 @@ to new sequences; each sequence gets random horizontal/vertical/polarity flips (
 
 Data: ``[input] source = "synthetic"`` writes nothing: it generates ``sequences`` training and
 ``eval_sequences`` held-out translating-texture sequences in memory
-(:mod:`~snnprof.reference_impls.data.synthetic_flow`), seeded by ``input.seed``. ``source =
+(:mod:`~snnprof.data.synthetic_flow`), seeded by ``input.seed``. ``source =
 "dataset"`` with ``reader = "event_flow_h5"`` trains on the ``.h5`` file(s) at ``input.path`` and
 evaluates on ``train.eval_path`` (default: the same files), which need ``flow_dt1``/``flow_dt4``.
 
@@ -36,9 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from snnprof.errors import ConfigError
-from snnprof.models.event_flow_nets import RecurrentFlowNet
-from snnprof.reference_impls.data.event_flow_h5 import (
+from snnprof.data.event_flow_h5 import (
     ArraySource,
     EventFlowDataError,
     EventSource,
@@ -47,6 +45,8 @@ from snnprof.reference_impls.data.event_flow_h5 import (
     collate_passes,
     open_sources,
 )
+from snnprof.errors import ConfigError
+from snnprof.models.event_flow_nets import RecurrentFlowNet
 from snnprof.reference_impls.event_flow_loss import SMOOTHNESS, EventWarping, average_endpoint_error
 from snnprof.reference_impls.training import register_trainer
 
@@ -131,7 +131,7 @@ def parse_settings(table: dict[str, Any], path: Path) -> EventFlowSettings:
 
 
 def _synthetic_sources(seed: int, count: int, offset: int, s: EventFlowSettings) -> list[ArraySource]:
-    from snnprof.reference_impls.data.synthetic_flow import generate_sequence
+    from snnprof.data.synthetic_flow import generate_sequence
 
     return [
         ArraySource.from_sequence(

@@ -44,13 +44,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnprof.data.blender import BlenderViews, RaySet, load_blender, ray_batch, write_png
 from snnprof.errors import ConfigError
 from snnprof.models.nerf_grid import interp_grid
 from snnprof.models.nerf_metrics import mse_to_psnr, psnr, ssim
 from snnprof.models.nerf_render import sample_dvgo, segment_sum
 from snnprof.models.spikingnerf_d import DirectVoxGO
 from snnprof.models.spikingnerf_t import TensoRF
-from snnprof.reference_impls.data.blender import BlenderViews, RaySet, load_blender, ray_batch, write_png
 from snnprof.reference_impls.training import register_trainer
 
 __all__ = [
@@ -142,7 +142,7 @@ def load_views(cfg: Any, s: SimpleNamespace) -> tuple[BlenderViews, BlenderViews
             return load_blender(cfg.input.path, "train", **kwargs), load_blender(cfg.input.path, "test", **kwargs)
         except TypeError as err:
             raise ConfigError(cfg.path, "input.kwargs", f"bad reader option ({err})") from None
-    from snnprof.reference_impls.data.synthetic_scene import SceneSpec, write_blender_scene
+    from snnprof.data.synthetic_scene import SceneSpec, write_blender_scene
 
     spec = SceneSpec(image_size=s.image_size, train_views=s.train_views, test_views=s.test_views,
                      objects=s.scene_objects, seed=int(cfg.input.seed))  # fmt: skip

@@ -22,7 +22,7 @@ horizontal flip; for event frames: 4-pixel padding and a random crop consistent 
 ``loss_lambda`` (0.05), ``online_update`` (false), ``augment`` (true for datasets, false for
 synthetic data), ``train_samples`` / ``test_samples`` (caps for datasets; sizes of the synthetic
 set, default 2000 / 500). With ``[input] source = "synthetic"`` the data are separable image classes
-(:mod:`snnprof.reference_impls.data.synthetic_images`, ``kwargs.image_size``; ``kwargs.frames =
+(:mod:`snnprof.data.synthetic_images`, ``kwargs.image_size``; ``kwargs.frames =
 true`` for event frames with ``time_steps`` frames), seeded by ``input.seed``. Every random draw of
 the loop (epoch order, augmentation) comes from ``numpy.random.default_rng([seed, ..., step])``, so a
 resumed run repeats the same batches.
@@ -41,18 +41,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from snnprof.errors import ConfigError
-from snnprof.models.ottt import from_batch
-from snnprof.reference_impls.data import get_reader
-from snnprof.reference_impls.data.cifar import CIFAR_MEAN, CIFAR_STD, normalize_images
-from snnprof.reference_impls.data.cifar10dvs import DVS_MEAN, DVS_STD, transform_frames
-from snnprof.reference_impls.data.synthetic_images import (
+from snnprof.data import get_reader
+from snnprof.data.cifar import CIFAR_MEAN, CIFAR_STD, normalize_images
+from snnprof.data.cifar10dvs import DVS_MEAN, DVS_STD, transform_frames
+from snnprof.data.synthetic_images import (
     TEST_STREAM,
     TRAIN_STREAM,
     ImageClassesSpec,
     render_frames,
     render_images,
 )
+from snnprof.errors import ConfigError
+from snnprof.models.ottt import from_batch
 from snnprof.reference_impls.training import register_trainer
 
 __all__ = ["OTTTSettings", "OTTTTrainer", "augment_batch", "ottt_loss", "parse_settings"]

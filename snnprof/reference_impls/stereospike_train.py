@@ -273,7 +273,7 @@ def parse_settings(table: dict[str, Any], path: Any) -> TrainSettings:
 
 def _synthetic(model: nn.Module, s: TrainSettings, seed: int) -> tuple[Dataset, Dataset]:
     """Train/test sets of rendered scenes at the model's resolution (different scene seeds)."""
-    from snnprof.reference_impls.data.synthetic_stereo import SceneSpec, render_scene
+    from snnprof.data.synthetic_stereo import SceneSpec, render_scene
 
     height, width = model.input_size
 
@@ -299,7 +299,7 @@ def _from_reader(cfg: Any, s: TrainSettings) -> tuple[Dataset, Dataset]:
 
     from torch.utils.data import Subset
 
-    from snnprof.reference_impls.data import get_reader
+    from snnprof.data import get_reader
 
     reader = get_reader(cfg.input.reader)
     full = reader(Path(cfg.input.path), **cfg.input.kwargs)

@@ -116,7 +116,7 @@ def entries() -> dict[str, ModelEntry]:
 def register_all() -> None:
     """Register the reader and the models for good (a separate process, e.g. under torchrun)."""
     from snnprof.models import registry
-    from snnprof.reference_impls import data
+    from snnprof import data
 
     data.list_readers()
     registry.get_entry("sj_spiking_cnn")  # load the zoo first

@@ -11,7 +11,7 @@ from tests.dataset import _tiny
 def tiny_zoo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The tiny reader and models, registered for one test only."""
     from snnprof.models import registry
-    from snnprof.reference_impls import data
+    from snnprof import data
 
     data.list_readers()
     registry.get_entry("sj_spiking_cnn")

@@ -11,15 +11,15 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from snnprof.reference_impls.data import get_reader, list_readers
-from snnprof.reference_impls.data.event_flow_h5 import (
+from snnprof.data import get_reader, list_readers
+from snnprof.data.event_flow_h5 import (
     EventFlowDataError,
     Flips,
     H5Source,
     PassReader,
     event_flow_h5,
 )
-from snnprof.reference_impls.data.synthetic_flow import generate_dataset, generate_sequence, write_event_flow_h5
+from snnprof.data.synthetic_flow import generate_dataset, generate_sequence, write_event_flow_h5
 
 H, W = 4, 5
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from snnprof.reference_impls.data.event_flow_h5 import ArraySource, PassReader, collate_passes
-from snnprof.reference_impls.data.synthetic_flow import generate_sequence
+from snnprof.data.event_flow_h5 import ArraySource, PassReader, collate_passes
+from snnprof.data.synthetic_flow import generate_sequence
 from snnprof.reference_impls.event_flow_loss import EventWarping, _smoothness, average_endpoint_error, warp_and_splat
 
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from snnprof.config import load_config, parse_config
+from snnprof.data.synthetic_flow import generate_dataset
 from snnprof.errors import ConfigError
 from snnprof.models import create_model
-from snnprof.reference_impls.data.synthetic_flow import generate_dataset
 from snnprof.reference_impls.event_flow_train import EVENT_FLOW_MODELS, EventFlowTrainer, parse_settings
 from snnprof.reference_impls.training import Trainer, get_trainer, list_trainers
 

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from snnprof.cli import app
 from snnprof.compare import json_safe, ratios_against_first, summarize_chunks
+from snnprof.data import list_readers, register_reader
 from snnprof.models import create_model, get_entry
 from snnprof.models.nerf_metrics import psnr
 from snnprof.models.nerf_render import ChunkStats
-from snnprof.reference_impls.data import list_readers, register_reader
 
 runner = CliRunner()
 D_KWARGS = 'num_voxels = 13824, chunk = 96, init = "scene", seed = 0'

@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from snnprof.errors import ConfigError
-from snnprof.models.nerf_scene import pose_spherical
-from snnprof.reference_impls.data import get_reader, list_readers, open_dataset
-from snnprof.reference_impls.data.blender import (
+from snnprof.data import get_reader, list_readers, open_dataset
+from snnprof.data.blender import (
     RaySet,
     encode_png,
     iter_ray_batches,
@@ -22,6 +20,8 @@ from snnprof.reference_impls.data.blender import (
     read_png,
     view_rays,
 )
+from snnprof.errors import ConfigError
+from snnprof.models.nerf_scene import pose_spherical
 
 from .conftest import write_layout, write_png_u8
 

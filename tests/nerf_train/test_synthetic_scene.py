@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from snnprof.models.nerf_scene import pose_spherical
-from snnprof.reference_impls.data.blender import load_blender
-from snnprof.reference_impls.data.synthetic_scene import (
+from snnprof.data.blender import load_blender
+from snnprof.data.synthetic_scene import (
     AMBIENT,
     LIGHT_DIR,
     SPLITS,
@@ -22,6 +21,7 @@ from snnprof.reference_impls.data.synthetic_scene import (
     split_poses,
     write_blender_scene,
 )
+from snnprof.models.nerf_scene import pose_spherical
 
 SMALL = SceneSpec(image_size=12, train_views=3, val_views=1, test_views=2, supersample=2, seed=5)
 FOCAL5 = SceneSpec(image_size=5).focal  # 5-pixel views, lego's field of view

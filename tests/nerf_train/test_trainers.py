@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from snnprof.config import load_config
+from snnprof.data.blender import RaySet, load_blender
+from snnprof.data.synthetic_scene import SceneSpec, write_blender_scene
 from snnprof.errors import ConfigError
-from snnprof.reference_impls.data.blender import RaySet, load_blender
-from snnprof.reference_impls.data.synthetic_scene import SceneSpec, write_blender_scene
 from snnprof.reference_impls.harness import COUNT_FILE, MODEL_FILE, TrainOptions, read_metrics, run_training
 from snnprof.reference_impls.training import list_trainers
 from snnprof.runner import build_model

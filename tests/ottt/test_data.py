@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from snnprof.data import get_reader, list_readers
+from snnprof.data import synthetic_images as si
+from snnprof.data.cifar import CIFAR_MEAN, CIFAR_STD, load_cifar
+from snnprof.data.cifar10dvs import DVS_CLASSES, DVS_MEAN, DVS_STD, pil_roundtrip, transform_frames
 from snnprof.errors import ConfigError
-from snnprof.reference_impls.data import get_reader, list_readers
-from snnprof.reference_impls.data import synthetic_images as si
-from snnprof.reference_impls.data.cifar import CIFAR_MEAN, CIFAR_STD, load_cifar
-from snnprof.reference_impls.data.cifar10dvs import DVS_CLASSES, DVS_MEAN, DVS_STD, pil_roundtrip, transform_frames
 
 SPEC = si.ImageClassesSpec(num_classes=10, image_size=32, seed=3)
 

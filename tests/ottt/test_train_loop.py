@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from snnprof.config import parse_config
+from snnprof.data import synthetic_images as si
 from snnprof.errors import ConfigError
 from snnprof.models import create_model
-from snnprof.reference_impls.data import synthetic_images as si
 from snnprof.reference_impls.ottt_train import OTTTTrainer, augment_batch, ottt_loss, parse_settings
 from snnprof.reference_impls.training import get_trainer, list_trainers
 

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from snnprof.errors import ConfigError, SnnprofError
-from snnprof.reference_impls.data import get_reader, list_readers, open_dataset
-from snnprof.reference_impls.data.mvsec import close_small_holes, histogram
-from snnprof.reference_impls.data.synthetic_stereo import (
+from snnprof.data import get_reader, list_readers, open_dataset
+from snnprof.data.mvsec import close_small_holes, histogram
+from snnprof.data.synthetic_stereo import (
     BASELINE_FOCAL,
     SceneSpec,
     _boxes,
@@ -22,6 +21,7 @@ from snnprof.reference_impls.data.synthetic_stereo import (
     render_scene,
     write_mvsec,
 )
+from snnprof.errors import ConfigError, SnnprofError
 
 H, W = 6, 8
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from snnprof.config import parse_config
+from snnprof.data.synthetic_stereo import SceneSpec, render_scene, write_mvsec
 from snnprof.errors import ConfigError
 from snnprof.models import create_model
-from snnprof.reference_impls.data.synthetic_stereo import SceneSpec, render_scene, write_mvsec
 from snnprof.reference_impls.stereospike_train import (
     StereoSpikeTrainer,
     gradient_matching_loss,

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from snnprof.data.cifar import CIFAR10_DIR, CIFAR100_DIR
+from snnprof.data.cifar10dvs import DVS_CLASSES
 from snnprof.io import atomic_write_bytes
-from snnprof.reference_impls.data.cifar import CIFAR10_DIR, CIFAR100_DIR
-from snnprof.reference_impls.data.cifar10dvs import DVS_CLASSES
 
 __all__ = [
     "CIFAR10_NAMES",

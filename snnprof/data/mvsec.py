@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from snnprof.data import register_reader
 from snnprof.errors import ConfigError
-from snnprof.reference_impls.data import register_reader
 
 __all__ = ["DATA_KEYS", "GT_KEYS", "WINDOWS", "MVSECDataset", "close_small_holes", "histogram", "mvsec"]
 

@@ -248,7 +248,7 @@ def write_blender_scene(root: str | os.PathLike[str], spec: SceneSpec, overwrite
     Example:
         >>> write_blender_scene("data/synthetic64", SceneSpec(image_size=64, seed=0))  # doctest: +SKIP
     """
-    from snnprof.reference_impls.data.blender import encode_png
+    from snnprof.data.blender import encode_png
 
     root = Path(root)
     if root.exists() and not overwrite:
@@ -265,7 +265,7 @@ def write_blender_scene(root: str | os.PathLike[str], spec: SceneSpec, overwrite
                 (tmp / split / f"r_{i}.png").write_bytes(encode_png(rgba))
             text = json.dumps(_transforms(spec, split, poses), indent=2) + "\n"
             (tmp / f"transforms_{split}.json").write_text(text, encoding="utf-8")
-        meta = {"generator": "snnprof.reference_impls.data.synthetic_scene", "spec": asdict(spec),
+        meta = {"generator": "snnprof.data.synthetic_scene", "spec": asdict(spec),
                 "objects": [asdict(o) for o in objects]}
         (tmp / "scene.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if root.exists():

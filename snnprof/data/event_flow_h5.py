@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from snnprof.data import register_reader
 from snnprof.errors import SnnprofError
-from snnprof.reference_impls.data import register_reader
 
 __all__ = [
     "MODES",
@@ -108,7 +108,7 @@ class ArraySource:
 
     @classmethod
     def from_sequence(cls, seq: Any, name: str = "synthetic") -> ArraySource:
-        """Wrap a :class:`~snnprof.reference_impls.data.synthetic_flow.FlowSequence`."""
+        """Wrap a :class:`~snnprof.data.synthetic_flow.FlowSequence`."""
         return cls(name, seq.xs, seq.ys, seq.ts, seq.ps, seq.t0, seq.flows, tuple(seq.resolution))
 
     @property

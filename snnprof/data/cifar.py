@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from snnprof.data import register_reader
 from snnprof.errors import ConfigError
-from snnprof.reference_impls.data import register_reader
 
 __all__ = [
     "CIFAR100_DIR",

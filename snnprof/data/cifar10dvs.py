@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from snnprof.data import register_reader
 from snnprof.errors import ConfigError
-from snnprof.reference_impls.data import register_reader
 
 __all__ = [
     "DVS_CLASSES",

@@ -36,10 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from snnprof.data import register_reader
 from snnprof.errors import ConfigError
 from snnprof.io import atomic_write_bytes
 from snnprof.models.nerf_scene import camera_rays
-from snnprof.reference_impls.data import register_reader
 
 __all__ = [
     "FAR",

@@ -1,0 +1,204 @@
+"""One validation style for every structured input file: pydantic models, one error shape.
+
+Configs (``[model]``, ``[input]``, ``[count]``, ``[energy]``), hardware profiles and the training
+loops' ``[train]`` tables are each described by a :class:`StrictModel` subclass. :func:`validate`
+runs pydantic and turns its first error into one snnprof error naming the file, the dotted key and
+what was expected, e.g.::
+
+    configs/x.toml: input.batch_size: expected a positive integer, got 0
+
+Strict by default: no string-to-number coercion, ``bool`` never passes as a number, integers are
+accepted where a float is expected, unknown keys are errors, floats must be finite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, TypeVar, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from snnprof.errors import ConfigError, SnnprofError
+
+__all__ = [
+    "NonNegativeFloat",
+    "PositiveFloat",
+    "PositiveInt",
+    "StrictModel",
+    "describe",
+    "first_error",
+    "validate",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+#: An integer > 0 (``bool`` rejected).
+PositiveInt = Annotated[int, Field(gt=0)]
+#: A finite number > 0.
+PositiveFloat = Annotated[float, Field(gt=0)]
+#: A finite number >= 0.
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+_TYPE_NAMES: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean (true/false)",
+    dict: "a table",
+    list: "an array",
+}
+_MAX_SHOWN = 60
+
+
+class StrictModel(BaseModel):
+    """Base of every validated table: unknown keys forbidden, no coercion, finite floats, frozen."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+def describe(value: Any) -> str:
+    """TOML-ish name of a value for messages: ``an integer (3)``, ``a table``."""
+    name = _TYPE_NAMES.get(type(value), type(value).__name__)
+    if isinstance(value, dict | list | tuple):
+        return name
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    shown = repr(value)
+    if len(shown) > _MAX_SHOWN:
+        shown = shown[: _MAX_SHOWN - 3] + "..."
+    return f"{name} ({shown})"
+
+
+def _fmt(ctx: Mapping[str, Any], key: str) -> str:
+    value = ctx.get(key)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+#: pydantic error type -> what was expected (``{name}`` filled from the error's context).
+_EXPECTED: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "int_type": lambda c: "an integer",
+    "int_parsing": lambda c: "an integer",
+    "int_from_float": lambda c: "an integer",
+    "float_type": lambda c: "a number",
+    "float_parsing": lambda c: "a number",
+    "finite_number": lambda c: "a finite number",
+    "string_type": lambda c: "a string",
+    "bool_type": lambda c: "a boolean (true/false)",
+    "dict_type": lambda c: "a table",
+    "model_type": lambda c: "a table",
+    "model_attributes_type": lambda c: "a table",
+    "list_type": lambda c: "an array",
+    "tuple_type": lambda c: "an array",
+    "greater_than": lambda c: f"a number > {_fmt(c, 'gt')}",
+    "greater_than_equal": lambda c: f"a number >= {_fmt(c, 'ge')}",
+    "less_than": lambda c: f"a number < {_fmt(c, 'lt')}",
+    "less_than_equal": lambda c: f"a number <= {_fmt(c, 'le')}",
+    "string_too_short": lambda c: "a non-empty string",
+    "too_short": lambda c: f"an array of at least {c.get('min_length')} item(s)",
+    "too_long": lambda c: f"an array of at most {c.get('max_length')} item(s)",
+    "literal_error": lambda c: f"one of {c.get('expected')}",
+    "enum": lambda c: f"one of {c.get('expected')}",
+}
+
+
+def _expected(error: Mapping[str, Any]) -> str:
+    """The ``expected ...`` phrase of one pydantic error (without the word ``expected``)."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "greater_than" and ctx.get("gt") == 0 and isinstance(error.get("input"), int):
+        return "a positive integer"
+    if kind in ("value_error", "assertion_error"):
+        raw = ctx.get("error")
+        return str(raw) if raw is not None else str(error["msg"])
+    phrase = _EXPECTED.get(kind)
+    return phrase(ctx) if phrase is not None else str(error["msg"]).lower()
+
+
+def _sub_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (``Model``, ``Model | None``, ``dict[str, Model]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _sub_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _allowed_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """Field names of the (nested) model that holds ``loc``'s last key (aliases as written)."""
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if current is None or not isinstance(part, str) or part not in current.model_fields:
+            break
+        current = _sub_model(current.model_fields[part].annotation)
+    if current is None:
+        return []
+    return [info.alias or name for name, info in current.model_fields.items()]
+
+
+def _dotted(prefix: str, loc: Sequence[str | int]) -> str:
+    """``prefix.a.b[2]`` from a pydantic location."""
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{part}" if out else str(part)
+    return out
+
+
+def first_error(model: type[BaseModel], err: ValidationError, prefix: str = "") -> tuple[str, str]:
+    """``(dotted key, expected ...)`` of the first error pydantic reports.
+
+    Args:
+        model: the validated model class (to list the allowed keys of an unknown one).
+        err: pydantic's error.
+        prefix: dotted key of the table the model describes (``"input"``; ``""`` for a whole file).
+    """
+    error = err.errors(include_url=False)[0]
+    loc = [part for part in error["loc"] if not (isinstance(part, str) and "[" in part)]
+    key = _dotted(prefix, loc)
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_at(model, loc)
+        what = "section" if not prefix and len(loc) == 1 else "key"
+        return key, f"unknown {what}; allowed: {', '.join(allowed)}" if allowed else f"unknown {what}"
+    if error["type"] == "missing":
+        return key, "required key missing"
+    expected = _expected(error)
+    if error["type"] in ("value_error", "assertion_error"):
+        return key, expected if expected.startswith("expected") else f"expected {expected}"
+    return key, f"expected {expected}, got {describe(error.get('input'))}"
+
+
+def validate(
+    model: type[M],
+    data: Any,
+    *,
+    path: str | Any,
+    prefix: str = "",
+    error: Callable[[str, str, str], SnnprofError] = ConfigError,
+    context: Mapping[str, Any] | None = None,
+) -> M:
+    """Validate ``data`` against ``model``; raise one snnprof error on the first problem.
+
+    Args:
+        model: a :class:`StrictModel` subclass.
+        data: the parsed table (dict) to validate.
+        path: the file it came from (named in the message).
+        prefix: dotted key of the table within the file (``"train"``; ``""`` for the whole file).
+        error: the error class, called as ``error(path, key, expected)``.
+        context: pydantic validation context (e.g. the config's folder for relative paths).
+
+    Returns:
+        The validated model instance.
+
+    Raises:
+        SnnprofError: ``error(path, "prefix.key", "expected ...")``.
+    """
+    try:
+        return model.model_validate(data, context=dict(context or {}))
+    except ValidationError as err:
+        key, expected = first_error(model, err, prefix)
+        raise error(str(path), key, expected) from None
+    except RecursionError:
+        raise error(str(path), prefix, "expected a table nested at most a few levels deep") from None

@@ -8,7 +8,7 @@
 The data are written by the project's synthetic generators into a temporary folder (nothing is
 downloaded). ``plain`` runs exactly the loop of ``snnprof count --dataset`` without the profiler
 (same model build, reader, DataLoader, ``batch_to_inputs`` and zoo runner); ``profiled`` is
-:func:`snnprof.runner.run_dataset_count` itself (sample statistics on, energy on the config's
+:func:`snnprof.pipeline.run_dataset` itself (sample statistics on, energy on the config's
 profiles).
 """
 
@@ -104,11 +104,11 @@ def plain_run(case: DatasetCase) -> int:
     from snnprof.dataset.loop import open_config_dataset, to_device
     from snnprof.dataset.sharding import BatchShardSampler
     from snnprof.models import get_entry
-    from snnprof.runner import _prepared_model
+    from snnprof.workload import prepare_model
 
     cfg = case.cfg
     entry = get_entry(cfg.model.name)
-    model = _prepared_model(cfg, torch.device("cpu"))
+    model = prepare_model(cfg, torch.device("cpu"))
     dataset = open_config_dataset(cfg)
     sampler = BatchShardSampler(dataset, batch_size=cfg.input.batch_size)  # type: ignore[arg-type]
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.input.batch_size, sampler=sampler)
@@ -122,8 +122,8 @@ def plain_run(case: DatasetCase) -> int:
 
 def profiled_run(case: DatasetCase) -> int:
     """``snnprof count --dataset`` as a function; returns samples profiled."""
-    from snnprof.runner import run_dataset_count
+    from snnprof.pipeline import run_dataset
 
-    result = run_dataset_count(case.cfg)
-    assert result is not None and result.sample_stats is not None
-    return result.sample_stats.n
+    run = run_dataset(case.cfg)
+    assert run is not None and run.result.sample_stats is not None
+    return run.result.sample_stats.n

@@ -4,7 +4,7 @@ Each case is one benchmark group (``plain`` and ``profiled`` side by side)::
 
     .venv/bin/python -m pytest benchmarks/test_dataset.py -o addopts="" --benchmark-columns=median,iqr,rounds
 
-``profiled`` is :func:`snnprof.runner.run_dataset_count` (one profiler over the whole data set,
+``profiled`` is :func:`snnprof.pipeline.run_dataset` (one profiler over the whole data set,
 per-sample statistics and energy on two profiles); ``plain`` is the same loop (model build, reader,
 DataLoader, zoo runner) without the profiler. See :mod:`benchmarks.dataset_cases`. For interleaved
 A/B ratios that cancel machine drift use ``python -m benchmarks.dataset_table``.

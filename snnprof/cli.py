@@ -101,8 +101,8 @@ def count(
     from snnprof.config import load_config
     from snnprof.dataset.distributed import world_from_env
     from snnprof.errors import ConfigError
+    from snnprof.pipeline import run_config
     from snnprof.render import layers_csv, render_result
-    from snnprof.runner import run_count
 
     with errors():
         given = [name for name in _DATASET_ONLY if options[name]]
@@ -112,7 +112,7 @@ def count(
             return
         cfg = load_config(config)
         with _err.status(f"profiling {cfg.model.name} ...") if not quiet else nullcontext():
-            result = run_count(cfg, profiles=profile, per_sample=per_sample)
+            result = run_config(cfg, profile)
         outputs = _rendered_outputs(result, json_out, csv_out, layers_csv)
         write_outputs(outputs)
     if not quiet:
@@ -121,13 +121,13 @@ def count(
             _out.print(f"wrote {path}", highlight=False)
 
 
-def _rendered_outputs(result: Any, json_out: Path | None, csv_out: Path | None, layers_csv: Any) -> dict[Path, str]:
+def _rendered_outputs(run: Any, json_out: Path | None, csv_out: Path | None, layers_csv: Any) -> dict[Path, str]:
     """Every requested output file's text, rendered before anything is written."""
     outputs: dict[Path, str] = {}
     if json_out is not None:
-        outputs[json_out] = result.to_json() + "\n"
+        outputs[json_out] = run.to_json() + "\n"
     if csv_out is not None:
-        outputs[csv_out] = layers_csv(result)
+        outputs[csv_out] = layers_csv(run.result)
     return outputs
 
 
@@ -180,10 +180,10 @@ def _count_dataset(config: Path, profile: list[str] | None, json_out: Path | Non
     from snnprof.config import load_config
     from snnprof.dataset.checkpoint import checkpoint_path
     from snnprof.dataset.distributed import distributed, world_from_env
-    from snnprof.dataset.render import sample_stats_table
     from snnprof.errors import ConfigError
+    from snnprof.pipeline import DatasetOptions, run_dataset
     from snnprof.render import layers_csv, render_result
-    from snnprof.runner import DatasetOptions, run_dataset_count
+    from snnprof.render.dataset import sample_stats_table
 
     with errors():
         is_main = world_from_env().is_main
@@ -199,7 +199,7 @@ def _count_dataset(config: Path, profile: list[str] | None, json_out: Path | Non
                                   checkpoint=ckpt, resume=bool(options["--resume"]), device=device,
                                   on_start=on_start, on_batch=on_batch)
             with bar:
-                result = run_dataset_count(cfg, profiles=profile, opts=opts, ctx=ctx)
+                result = run_dataset(cfg, profiles=profile, opts=opts, ctx=ctx)
         if result is None:  # not rank 0
             return
         outputs = _rendered_outputs(result, json_out, csv_out, layers_csv)
@@ -208,8 +208,8 @@ def _count_dataset(config: Path, profile: list[str] | None, json_out: Path | Non
             ckpt.unlink()
     if not quiet:
         _out.print(render_result(result, per_sample=per_sample))
-        if result.sample_stats is not None:
-            _out.print(sample_stats_table(result.sample_stats))
+        if result.result.sample_stats is not None:
+            _out.print(sample_stats_table(result.result.sample_stats))
         for path in outputs:
             _out.print(f"wrote {path}", highlight=False)
 

@@ -1,6 +1,6 @@
-"""Run configs: the validated TOML files that ``snnprof count`` (and later commands) take.
+"""Run configs: the validated TOML files that ``snnprof count`` (and every other command) take.
 
-A config names a zoo model, the inputs to feed it, counting options and the hardware profiles to
+A config names a model, the inputs to feed it, counting options and the hardware profiles to
 estimate energy with::
 
     [model]
@@ -21,8 +21,10 @@ estimate energy with::
     [energy]
     profiles = ["cmos45nm_fp32", "loihi"]
 
-Every problem raises one :class:`~snnprof.errors.ConfigError` naming the file, the dotted key and
-what was expected. Unknown sections and keys are errors.
+The tables are pydantic models (:mod:`snnprof.validation`): every problem raises one
+:class:`~snnprof.errors.ConfigError` naming the file, the dotted key and what was expected.
+Unknown sections and keys are errors. Relative files resolve from the working directory, then
+from the config's folder.
 """
 
 from __future__ import annotations
@@ -30,17 +32,18 @@ from __future__ import annotations
 import logging
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from snnprof.energy.profiles import DEFAULT_PROFILES
 from snnprof.errors import ConfigError
+from snnprof.validation import KeyProblem, PositiveInt, StrictModel, validate
 
 __all__ = [
-    "COUNT_WEIGHTINGS",
+    "DEFAULT_PROFILES",
     "INPUT_KINDS",
-    "INPUT_SOURCES",
-    "SOP_CONVENTIONS",
     "CountConfig",
     "EnergyConfig",
     "InputConfig",
@@ -53,31 +56,41 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SOP_CONVENTIONS: tuple[str, ...] = ("exact",)
-COUNT_WEIGHTINGS: tuple[str, ...] = ("value", "nonzero")
+InputKind = Literal["spike", "count", "ternary", "dense"]
+#: Input kinds a layer override can force.
 INPUT_KINDS: tuple[str, ...] = ("spike", "count", "ternary", "dense")
-INPUT_SOURCES: tuple[str, ...] = ("synthetic", "dataset")
-DEFAULT_PROFILES: tuple[str, ...] = ("cmos45nm_fp32",)
-
-_SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
-    "model": ("name", "kwargs", "checkpoint"),
-    "input": ("source", "batch_size", "time_steps", "seed", "kwargs", "path", "reader"),
-    "count": ("sop_convention", "count_weighting", "overrides", "strict"),
-    "energy": ("profiles",),
-    "train": None,  # free-form: each reference training loop validates its own keys
-}
-
-_TYPE_NAMES: dict[type, str] = {
-    str: "a string",
-    int: "an integer",
-    bool: "a boolean (true/false)",
-    dict: "a table",
-    list: "an array",
-}
+_SECTIONS: tuple[str, ...] = ("model", "input", "count", "energy", "train")
 
 
-@dataclass(frozen=True)
-class ModelConfig:
+def _folder(info: ValidationInfo) -> Path | None:
+    """The config's folder from the validation context (``None`` when re-validating in code)."""
+    context = info.context if isinstance(info.context, Mapping) else {}
+    folder = context.get("folder")
+    return Path(folder) if folder is not None else None
+
+
+def _candidates(value: str, folder: Path | None) -> list[Path]:
+    """Where a relative file is looked for: the working directory, then the config's folder."""
+    given = Path(value).expanduser()
+    if given.is_absolute() or folder is None:
+        return [given]
+    return [given, folder / given]
+
+
+def resolve_file(value: str, folder: Path | None, what: str) -> Path:
+    """Resolve a file named in a config (cwd first, then the config's folder).
+
+    Raises:
+        ValueError: ``expected an existing <what>, not found: <paths tried>``.
+    """
+    candidates = _candidates(value, folder)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"expected an existing {what}, not found: {' or '.join(map(str, candidates))}")
+
+
+class ModelConfig(StrictModel):
     """The ``[model]`` section.
 
     Attributes:
@@ -87,36 +100,84 @@ class ModelConfig:
     """
 
     name: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
     checkpoint: Path | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from snnprof.models import list_models
 
-@dataclass(frozen=True)
-class InputConfig:
+        known = list_models()
+        if name not in known:
+            raise ValueError(f"expected a registered zoo model; unknown model {name!r}; registered models: "
+                             + ", ".join(known))
+        return name
+
+    @field_validator("checkpoint", mode="before")
+    @classmethod
+    def _checkpoint(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            return resolve_file(value, _folder(info), "checkpoint file")
+        return value
+
+
+class InputConfig(StrictModel):
     """The ``[input]`` section.
 
     Attributes:
-        source: ``synthetic`` (the zoo entry's deterministic generator).
-        batch_size: samples per run (positive).
-        time_steps: time steps per sample (positive; 1 for ANNs).
+        source: ``synthetic`` (the zoo entry's deterministic generator) or ``dataset``.
+        batch_size: samples per run (positive; default from the zoo entry).
+        time_steps: time steps per sample (positive; 1 for ANNs; default from the zoo entry).
         seed: seed of ``torch.manual_seed`` and of the generator.
         kwargs: extra keyword arguments of the zoo entry's ``make_inputs`` (synthetic) or of the
             dataset reader (dataset).
-        path: dataset file or folder (``source = "dataset"``), resolved; must exist.
         reader: registered dataset reader name (``source = "dataset"``).
+        path: dataset file or folder (``source = "dataset"``), resolved; must exist.
     """
 
-    source: str = "synthetic"
-    batch_size: int = 1
-    time_steps: int = 1
+    source: Literal["synthetic", "dataset"] = "synthetic"
+    batch_size: PositiveInt = 1
+    time_steps: PositiveInt = 1
     seed: int = 0
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
     reader: str | None = None
+    path: Path | None = None
+
+    @field_validator("reader")
+    @classmethod
+    def _known_reader(cls, reader: str | None) -> str | None:
+        from snnprof.data import list_readers
+
+        readers = list_readers()
+        if reader is not None and reader not in readers:
+            raise ValueError(f"expected a registered reader; unknown reader {reader!r}; expected one of: "
+                             + ", ".join(readers))
+        return reader
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _dataset_path(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        for candidate in _candidates(value, _folder(info)):
+            if candidate.exists():
+                return candidate
+        raise ValueError(f"expected an existing dataset file or folder; dataset path not found: {value}")
+
+    @model_validator(mode="after")
+    def _dataset_keys(self) -> InputConfig:
+        if self.source != "dataset":
+            for key in ("path", "reader"):
+                if getattr(self, key) is not None:
+                    raise KeyProblem(f"input.{key}", "expected no dataset key: only applies to source = 'dataset'")
+        elif self.path is None or self.reader is None:
+            raise KeyProblem("input.path" if self.path is None else "input.reader",
+                             "expected both `path` (file or folder) and `reader`: source = 'dataset' needs both")
+        return self
 
 
-@dataclass(frozen=True)
-class CountConfig:
+class CountConfig(StrictModel):
     """The ``[count]`` section.
 
     Attributes:
@@ -126,25 +187,33 @@ class CountConfig:
         strict: raise on modules/ops without a counting rule.
     """
 
-    sop_convention: str = "exact"
-    count_weighting: str = "value"
-    overrides: dict[str, str] = field(default_factory=dict)
+    sop_convention: Literal["exact"] = "exact"
+    count_weighting: Literal["value", "nonzero"] = "value"
+    overrides: dict[str, InputKind] = Field(default_factory=dict)
     strict: bool = False
 
 
-@dataclass(frozen=True)
-class EnergyConfig:
+class EnergyConfig(StrictModel):
     """The ``[energy]`` section.
 
     Attributes:
-        profiles: shipped hardware-profile names, or paths of profile TOML files.
+        profiles: shipped hardware-profile names, or resolved paths of profile TOML files.
     """
 
     profiles: tuple[str, ...] = DEFAULT_PROFILES
 
+    @field_validator("profiles", mode="before")
+    @classmethod
+    def _as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
 
-@dataclass(frozen=True)
-class RunConfig:
+    @field_validator("profiles")
+    @classmethod
+    def _known(cls, profiles: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        return resolve_profiles(profiles, _folder(info))
+
+
+class RunConfig(StrictModel):
     """A validated run config.
 
     Attributes:
@@ -160,147 +229,34 @@ class RunConfig:
     path: Path
     text: str
     model: ModelConfig
-    input: InputConfig
-    count: CountConfig
-    energy: EnergyConfig
-    train: dict[str, Any] = field(default_factory=dict)
+    input: InputConfig = Field(default_factory=InputConfig)
+    count: CountConfig = Field(default_factory=CountConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    train: dict[str, Any] = Field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some fields replaced (no re-validation; callers pass validated values)."""
+        return self.model_copy(update=changes)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as a JSON-ready dict (what ``ProfileResult.config`` holds)."""
         model: dict[str, Any] = {"name": self.model.name, "kwargs": dict(self.model.kwargs)}
         if self.model.checkpoint is not None:
             model["checkpoint"] = str(self.model.checkpoint)
+        inp = self.input
+        dataset = {"path": str(inp.path), "reader": inp.reader} if inp.path is not None else {}
         return {
             "path": str(self.path),
             "model": model,
-            "input": {
-                "source": self.input.source,
-                "batch_size": self.input.batch_size,
-                "time_steps": self.input.time_steps,
-                "seed": self.input.seed,
-                "kwargs": dict(self.input.kwargs),
-                **({"path": str(self.input.path), "reader": self.input.reader} if self.input.path else {}),
-            },
-            "count": {
-                "sop_convention": self.count.sop_convention,
-                "count_weighting": self.count.count_weighting,
-                "overrides": dict(self.count.overrides),
-                "strict": self.count.strict,
-            },
+            "input": {"source": inp.source, "batch_size": inp.batch_size, "time_steps": inp.time_steps,
+                      "seed": inp.seed, "kwargs": dict(inp.kwargs), **dataset},
+            "count": self.count.model_dump(),
             "energy": {"profiles": list(self.energy.profiles)},
             **({"train": dict(self.train)} if self.train else {}),
         }
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _type_name(value: Any) -> str:
-    """TOML-ish name of a value's type for messages (``got an integer (3)``)."""
-    name = _TYPE_NAMES.get(type(value), type(value).__name__)
-    return f"{name} ({value!r})" if not isinstance(value, dict | list) else name
-
-
-def _get(
-    table: Mapping[str, Any],
-    key: str,
-    kind: type,
-    where: tuple[Path, str],
-    default: Any = None,
-) -> Any:
-    """Read ``table[key]`` checking its type (``bool`` never passes as ``int``)."""
-    path, section = where
-    if key not in table:
-        return default
-    value = table[key]
-    wrong_bool = kind is not bool and isinstance(value, bool)
-    if wrong_bool or not isinstance(value, kind):
-        raise ConfigError(path, f"{section}.{key}", f"expected {_TYPE_NAMES[kind]}, got {_type_name(value)}")
-    return value
-
-
-def _choice(value: str, allowed: tuple[str, ...], path: Path, key: str) -> str:
-    """Check ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        options = ", ".join(repr(a) for a in allowed)
-        raise ConfigError(path, key, f"expected one of {options}, got {value!r}")
-    return value
-
-
-def _positive(value: int, path: Path, key: str) -> int:
-    """Check an integer is positive."""
-    if value < 1:
-        raise ConfigError(path, key, f"expected a positive integer, got {value}")
-    return value
-
-
-def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], path: Path, section: str) -> None:
-    """Reject keys not in ``allowed`` (``section`` is ``""`` for the top level)."""
-    for key in data:
-        if key not in allowed:
-            what = "section" if not section else "key"
-            dotted = f"{section}.{key}" if section else key
-            raise ConfigError(path, dotted, f"unknown {what}; allowed: {', '.join(allowed)}")
-
-
-def _section(data: Mapping[str, Any], name: str, path: Path) -> dict[str, Any]:
-    """Return the ``[name]`` table (empty if absent), checking its keys."""
-    table = data.get(name, {})
-    if not isinstance(table, dict):
-        raise ConfigError(path, name, f"expected a [{name}] table, got {_type_name(table)}")
-    allowed = _SECTION_KEYS[name]
-    if allowed is not None:
-        _check_keys(table, allowed, path, name)
-    return table
-
-
-def _resolve_file(value: str, path: Path, key: str, what: str) -> Path:
-    """Resolve a file named in the config.
-
-    A relative path is tried from the working directory, then from the config's folder.
-
-    Raises:
-        ConfigError: naming the path(s) tried when the file is missing.
-    """
-    given = Path(value).expanduser()
-    candidates = [given] if given.is_absolute() else [given, path.parent / given]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    tried = " or ".join(str(c) for c in candidates)
-    raise ConfigError(path, key, f"{what} not found: {tried}")
-
-
-# --------------------------------------------------------------------------- registries
-
-
-def _known_models() -> list[str]:
-    """Registered zoo names."""
-    from snnprof.models import list_models
-
-    return list_models()
-
-
-def _known_profiles() -> list[str]:
-    """Names of the shipped hardware profiles."""
-    from snnprof.energy import list_profiles
-
-    return list(list_profiles())
-
-
-def _model_defaults(name: str) -> dict[str, Any]:
-    """Default input settings of a zoo entry."""
-    from snnprof.models import get_entry
-
-    return dict(get_entry(name).defaults)
-
-
-def _check_profile_file(profile: Path) -> str:
-    """Validate a user hardware-profile file early (raises ProfileFileError) and return its path."""
-    from snnprof.energy import load_profile
-
-    load_profile(profile)
-    return str(profile)
+# --------------------------------------------------------------------------- profiles
 
 
 def _is_profile_path(value: str) -> bool:
@@ -308,134 +264,65 @@ def _is_profile_path(value: str) -> bool:
     return value.endswith(".toml") or "/" in value or "\\" in value
 
 
-def check_profiles(profiles: list[str] | tuple[str, ...], path: Path, key: str) -> tuple[str, ...]:
+def resolve_profiles(profiles: tuple[str, ...] | list[str], folder: Path | None) -> tuple[str, ...]:
     """Validate hardware-profile names (shipped names, or paths of ``.toml`` files).
+
+    Raises:
+        ValueError: an unknown name or a missing file.
+        ProfileFileError: a profile file that is not a valid hardware profile.
+    """
+    from snnprof.energy import list_profiles, load_profile
+
+    known = list_profiles()
+    out: list[str] = []
+    for name in profiles:
+        if _is_profile_path(name):
+            found = resolve_file(name, folder, "hardware profile file")
+            load_profile(found)  # a bad profile file is a ProfileFileError naming that file
+            out.append(str(found))
+        elif name in known:
+            out.append(name)
+        else:
+            raise ValueError(f"expected a shipped hardware profile or a .toml path; unknown hardware profile "
+                             f"{name!r}; shipped profiles: {', '.join(known)}")
+    return tuple(out)
+
+
+def check_profiles(profiles: list[str] | tuple[str, ...], path: Path, key: str) -> tuple[str, ...]:
+    """Validate profiles given outside a config's ``[energy]`` table (CLI ``--profile``).
 
     Args:
         profiles: names or paths.
-        path: the config file (for messages).
-        key: the key being checked (``energy.profiles`` or ``--profile``).
-
-    Returns:
-        The profiles, with file paths resolved.
+        path: the config file (for messages; relative files also resolve against its folder).
+        key: the key being checked (``--profile``).
 
     Raises:
         ConfigError: on an unknown name or a missing file.
         ProfileFileError: a profile file that is not a valid hardware profile.
     """
-    known = _known_profiles()
-    out: list[str] = []
-    for name in profiles:
-        if _is_profile_path(name):
-            out.append(_check_profile_file(_resolve_file(name, path, key, "hardware profile file")))
-        elif name in known:
-            out.append(name)
-        else:
-            raise ConfigError(path, key, f"unknown hardware profile {name!r}; shipped profiles: {', '.join(known)}")
-    return tuple(out)
-
-
-# --------------------------------------------------------------------------- sections
-
-
-def _parse_model(data: Mapping[str, Any], path: Path) -> ModelConfig:
-    """Validate ``[model]``."""
-    table = _section(data, "model", path)
-    where = (path, "model")
-    name = _get(table, "name", str, where)
-    if name is None:
-        raise ConfigError(path, "model.name", "required key missing: expected a registered zoo model name")
-    known = _known_models()
-    if name not in known:
-        raise ConfigError(path, "model.name", f"unknown model {name!r}; registered models: {', '.join(known)}")
-    kwargs = _get(table, "kwargs", dict, where, {})
-    ckpt = _get(table, "checkpoint", str, where)
-    checkpoint = _resolve_file(ckpt, path, "model.checkpoint", "checkpoint") if ckpt is not None else None
-    return ModelConfig(name=name, kwargs=dict(kwargs), checkpoint=checkpoint)
-
-
-def _parse_input(data: Mapping[str, Any], path: Path, defaults: Mapping[str, Any]) -> InputConfig:
-    """Validate ``[input]``; ``defaults`` are the zoo entry's default input settings."""
-    table = _section(data, "input", path)
-    where = (path, "input")
-    source = _choice(_get(table, "source", str, where, "synthetic"), INPUT_SOURCES, path, "input.source")
-    data_path, reader = _parse_dataset(table, path, source)
-    batch = _get(table, "batch_size", int, where, defaults.get("batch_size", 1))
-    steps = _get(table, "time_steps", int, where, defaults.get("time_steps", 1))
-    seed = _get(table, "seed", int, where, 0)
-    kwargs = _get(table, "kwargs", dict, where, {})
-    return InputConfig(
-        source=source,
-        batch_size=_positive(batch, path, "input.batch_size"),
-        time_steps=_positive(steps, path, "input.time_steps"),
-        seed=seed,
-        kwargs=dict(kwargs),
-        path=data_path,
-        reader=reader,
-    )
-
-
-def _parse_dataset(table: Mapping[str, Any], path: Path, source: str) -> tuple[Path | None, str | None]:
-    """Validate ``input.path``/``input.reader`` (only, and both, for ``source = "dataset"``)."""
-    where = (path, "input")
-    if source != "dataset":
-        for key in ("path", "reader"):
-            if key in table:
-                raise ConfigError(path, f"input.{key}", "only applies to source = 'dataset'")
-        return None, None
-    from snnprof.data import list_readers
-
-    raw, reader = _get(table, "path", str, where), _get(table, "reader", str, where)
-    if raw is None or reader is None:
-        raise ConfigError(path, "input.path" if raw is None else "input.reader",
-                          "source = 'dataset' needs both `path` (file or folder) and `reader`")
-    readers = list_readers()
-    if reader not in readers:
-        raise ConfigError(path, "input.reader", f"unknown reader {reader!r}; expected one of: {', '.join(readers)}")
-    data_path = Path(raw)
-    if not data_path.is_absolute() and not data_path.exists():
-        data_path = path.parent / data_path
-    if not data_path.exists():
-        raise ConfigError(path, "input.path", f"dataset path not found: {raw}")
-    return data_path, reader
-
-
-def _parse_overrides(value: Mapping[str, Any], path: Path) -> dict[str, str]:
-    """Validate ``count.overrides`` (layer name -> input kind)."""
-    out: dict[str, str] = {}
-    for layer, kind in value.items():
-        key = f"count.overrides.{layer}"
-        if not isinstance(kind, str):
-            raise ConfigError(path, key, f"expected an input kind string, got {_type_name(kind)}")
-        out[layer] = _choice(kind, INPUT_KINDS, path, key)
-    return out
-
-
-def _parse_count(data: Mapping[str, Any], path: Path) -> CountConfig:
-    """Validate ``[count]``."""
-    table = _section(data, "count", path)
-    where = (path, "count")
-    convention = _get(table, "sop_convention", str, where, "exact")
-    weighting = _get(table, "count_weighting", str, where, "value")
-    return CountConfig(
-        sop_convention=_choice(convention, SOP_CONVENTIONS, path, "count.sop_convention"),
-        count_weighting=_choice(weighting, COUNT_WEIGHTINGS, path, "count.count_weighting"),
-        overrides=_parse_overrides(_get(table, "overrides", dict, where, {}), path),
-        strict=_get(table, "strict", bool, where, False),
-    )
-
-
-def _parse_energy(data: Mapping[str, Any], path: Path) -> EnergyConfig:
-    """Validate ``[energy]``."""
-    table = _section(data, "energy", path)
-    profiles = _get(table, "profiles", list, (path, "energy"), list(DEFAULT_PROFILES))
-    for item in profiles:
-        if not isinstance(item, str):
-            raise ConfigError(path, "energy.profiles", f"expected profile name strings, got {_type_name(item)}")
-    return EnergyConfig(profiles=check_profiles(profiles, path, "energy.profiles"))
+    try:
+        return resolve_profiles(profiles, Path(path).parent)
+    except ValueError as err:
+        raise ConfigError(path, key, str(err)) from None
 
 
 # --------------------------------------------------------------------------- entry points
+
+
+def _with_zoo_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the zoo entry's default input settings filled in (when the model is known)."""
+    model = data.get("model")
+    name = model.get("name") if isinstance(model, dict) else None
+    inp = data.get("input", {})
+    if not isinstance(name, str) or not isinstance(inp, dict):
+        return data
+    from snnprof.models import get_entry, list_models
+
+    if name not in list_models():
+        return data
+    defaults = get_entry(name).defaults
+    filled = {key: defaults[key] for key in ("batch_size", "time_steps") if key in defaults and key not in inp}
+    return {**data, "input": {**inp, **filled}}
 
 
 def parse_config(text: str, path: str | Path = "<string>") -> RunConfig:
@@ -456,19 +343,13 @@ def parse_config(text: str, path: str | Path = "<string>") -> RunConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, "", f"invalid TOML: {err}") from None
-    _check_keys(data, tuple(_SECTION_KEYS), path, "")
+    for key in data:
+        if key not in _SECTIONS:
+            raise ConfigError(path, key, f"unknown section; allowed: {', '.join(_SECTIONS)}")
     if "model" not in data:
         raise ConfigError(path, "model", "required section missing: expected a [model] table with `name`")
-    model = _parse_model(data, path)
-    return RunConfig(
-        path=path,
-        text=text,
-        model=model,
-        input=_parse_input(data, path, _model_defaults(model.name)),
-        count=_parse_count(data, path),
-        energy=_parse_energy(data, path),
-        train=dict(_section(data, "train", path)) if "train" in data else {},
-    )
+    document = {**_with_zoo_defaults(data), "path": path, "text": text}
+    return validate(RunConfig, document, path=path, context={"folder": path.parent})
 
 
 def load_config(path: str | Path) -> RunConfig:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from snnprof.errors import ConfigError, SnnprofError
 
 __all__ = [
+    "KeyProblem",
     "NonNegativeFloat",
     "PositiveFloat",
     "PositiveInt",
@@ -48,6 +49,21 @@ _TYPE_NAMES: dict[type, str] = {
     list: "an array",
 }
 _MAX_SHOWN = 60
+
+
+class KeyProblem(Exception):  # noqa: N818  (a signal to validate(), not an error users see)
+    """Raised by a model validator to report a problem at a key other than its own.
+
+    :func:`validate` turns it into the caller's error class with the file path and the table prefix.
+
+    Attributes:
+        key: dotted key relative to the validated table (``"crossbar"``, ``"input.path"``).
+        expected: the message, starting with ``expected``.
+    """
+
+    def __init__(self, key: str, expected: str) -> None:
+        super().__init__(f"{key}: {expected}")
+        self.key, self.expected = key, expected
 
 
 class StrictModel(BaseModel):
@@ -104,8 +120,10 @@ _EXPECTED: dict[str, Callable[[Mapping[str, Any]], str]] = {
 def _expected(error: Mapping[str, Any]) -> str:
     """The ``expected ...`` phrase of one pydantic error (without the word ``expected``)."""
     kind, ctx = error["type"], error.get("ctx") or {}
-    if kind == "greater_than" and ctx.get("gt") == 0 and isinstance(error.get("input"), int):
-        return "a positive integer"
+    if kind == "greater_than" and ctx.get("gt") == 0:
+        return "a positive integer" if isinstance(error.get("input"), int) else "a positive number"
+    if kind == "greater_than_equal" and ctx.get("ge") == 0:
+        return "a non-negative number"
     if kind in ("value_error", "assertion_error"):
         raw = ctx.get("error")
         return str(raw) if raw is not None else str(error["msg"])
@@ -124,16 +142,30 @@ def _sub_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _allowed_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    """Field names of the (nested) model that holds ``loc``'s last key (aliases as written)."""
+def _holder(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The (nested) model that holds ``loc``'s last key."""
     current: type[BaseModel] | None = model
     for part in loc[:-1]:
         if current is None or not isinstance(part, str) or part not in current.model_fields:
-            break
+            return None
         current = _sub_model(current.model_fields[part].annotation)
+    return current
+
+
+def _allowed_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """Field names of the (nested) model that holds ``loc``'s last key (aliases as written)."""
+    current = _holder(model, loc)
     if current is None:
         return []
     return [info.alias or name for name, info in current.model_fields.items()]
+
+
+def _is_table(model: type[BaseModel], loc: Sequence[str | int]) -> bool:
+    """Whether the field at ``loc`` is itself a table (a nested model)."""
+    current = _holder(model, loc)
+    if current is None or not loc or not isinstance(loc[-1], str) or loc[-1] not in current.model_fields:
+        return False
+    return _sub_model(current.model_fields[loc[-1]].annotation) is not None
 
 
 def _dotted(prefix: str, loc: Sequence[str | int]) -> str:
@@ -160,10 +192,10 @@ def first_error(model: type[BaseModel], err: ValidationError, prefix: str = "") 
     key = _dotted(prefix, loc)
     if error["type"] == "extra_forbidden":
         allowed = _allowed_at(model, loc)
-        what = "section" if not prefix and len(loc) == 1 else "key"
+        what = "table" if not prefix and len(loc) == 1 and isinstance(error.get("input"), dict) else "key"
         return key, f"unknown {what}; allowed: {', '.join(allowed)}" if allowed else f"unknown {what}"
     if error["type"] == "missing":
-        return key, "required key missing"
+        return key, "required table missing" if _is_table(model, loc) else "required key missing"
     expected = _expected(error)
     if error["type"] in ("value_error", "assertion_error"):
         return key, expected if expected.startswith("expected") else f"expected {expected}"
@@ -197,6 +229,8 @@ def validate(
     """
     try:
         return model.model_validate(data, context=dict(context or {}))
+    except KeyProblem as err:
+        raise error(str(path), _dotted(prefix, err.key.split(".")), err.expected) from None
     except ValidationError as err:
         key, expected = first_error(model, err, prefix)
         raise error(str(path), key, expected) from None

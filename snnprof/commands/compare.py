@@ -1,7 +1,7 @@
 """``snnprof compare CONFIG_A CONFIG_B [...]``: run configs on the same inputs and compare them side by side.
 
 Shows T and B of the SNN tensor per chunk, padding fraction, valid points, MACs, SOPs, spikes, firing
-rates per layer, energy per hardware profile (45 nm and the SpikeSim crossbar by default), PSNR/SSIM
+rates per layer, energy per hardware profile (every profile the configs name by default), PSNR/SSIM
 when a checkpoint and ground truth are available, and wall time, with ratios against the first config
 and the first config's energy reduction against each other one. Exit 2 on bad input (one line).
 """
@@ -30,7 +30,7 @@ def compare(
     profile: Annotated[
         list[str] | None,
         typer.Option("--profile", "-p", help="Hardware profile (name or .toml path); repeat. "
-                                             "Default: cmos45nm_fp32 and spikesim_rram."),
+                                             "Default: every profile the configs name."),
     ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write results and ratios as JSON (snnprof.compare/1).")
@@ -41,9 +41,9 @@ def compare(
 
     Example: [bold]snnprof compare configs/spikingnerf_d_tcp.toml configs/spikingnerf_d_tp.toml --json cmp.json[/bold]
     """
-    from snnprof.compare import compare_configs
     from snnprof.config import load_config
     from snnprof.errors import ConfigError
+    from snnprof.pipeline import compare_configs
     from snnprof.render.compare import render_comparison
 
     with errors():

@@ -63,19 +63,14 @@ def export(
 
     Example: [bold]snnprof export configs/lif_firenet.toml --onnx lif_firenet.onnx --verify[/bold]
     """
-    import torch
-
     from snnprof.config import load_config
     from snnprof.export.onnx_lif import check_exportable, export_onnx, verify_onnx
-    from snnprof.runner import build_model, load_checkpoint, make_inputs
+    from snnprof.workload import make_inputs, prepare_model
 
     with errors():
         cfg = load_config(config)
-        torch.manual_seed(cfg.input.seed)
-        model = build_model(cfg)
-        if cfg.model.checkpoint is not None:
-            load_checkpoint(model, cfg.model.checkpoint, cfg.path)
-        check_exportable(model.eval())
+        model = prepare_model(cfg)
+        check_exportable(model)
         inputs = make_inputs(cfg, model)
         _, batch, _, height, width = inputs.shape
         with err_console.status(f"exporting {cfg.model.name} ...") if not quiet else nullcontext():

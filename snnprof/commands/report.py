@@ -14,7 +14,7 @@ from snnprof.cli_common import EXIT_BAD_INPUT, err_console, errors, fail, out_co
 
 if TYPE_CHECKING:
     from snnprof.config import RunConfig
-    from snnprof.reports.measured import MeasuredEnergy
+    from snnprof.energy.measured import MeasuredEnergy
 
 __all__ = ["default_out", "match_measured", "register", "report"]
 
@@ -71,8 +71,8 @@ def match_measured(files: Sequence[Path], cfgs: Sequence[RunConfig]) -> list[Mea
     Raises:
         ConfigError: unreadable or invalid file, unmatched file, or two files for one config.
     """
+    from snnprof.energy.measured import load_measured
     from snnprof.errors import ConfigError
-    from snnprof.reports.measured import load_measured
 
     matched: list[MeasuredEnergy | None] = [None] * len(cfgs)
     positional = len(files) == len(cfgs)
@@ -136,8 +136,9 @@ def report(
     Comparison: [bold]snnprof report configs/snn.toml configs/ann.toml --out reports/snn_vs_ann.html[/bold]
     """
     from snnprof.config import load_config
+    from snnprof.pipeline import run_config
+    from snnprof.pipeline.compare import comparison_profiles
     from snnprof.reports import build_html
-    from snnprof.runner import run_count
 
     target = out if out is not None else default_out(configs)
     labels = _labels(label, configs)
@@ -146,14 +147,14 @@ def report(
             fail(ValueError(f"--out {target} is a folder; expected an .html file path"), EXIT_BAD_INPUT)
         cfgs = [load_config(c) for c in configs]
         meas = match_measured(measured or [], cfgs)
-        results = []
-        for cfg in cfgs:
+        chosen = comparison_profiles(cfgs, profile)
+        runs = []
+        for cfg, name in zip(cfgs, labels, strict=True):
             with err_console.status(f"profiling {cfg.model.name} ({cfg.path}) ...") if not quiet else nullcontext():
-                results.append(run_count(cfg, profiles=profile))
+                runs.append(run_config(cfg, chosen, label=name))
         command = _command(configs, target, (("--profile", profile), ("--measured", measured), ("--label", label),
                                              ("--title", [title] if title else None)))
-        html = build_html(results, labels=labels, config_texts=[c.text for c in cfgs], measured=meas,
-                          title=title, command=command)
+        html = build_html(runs, measured=meas, title=title, command=command)
         write_outputs({target: html})
     if not quiet:
         size_kb = len(html.encode("utf-8")) / 1024

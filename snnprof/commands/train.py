@@ -94,13 +94,13 @@ def _count_rows(result: TrainResult) -> list[tuple[str, str]]:
 
     if result.count is None:
         return []
-    per = result.count.per_sample
+    per = result.count.result.per_sample
     rows = [
         ("count (per sample)", f"dense MACs {format_count(per['dense_macs'])} · MACs {format_count(per['macs'])} · "
-         f"SOPs {format_count(per['sops'])} · firing rate {format_rate(result.count.totals.firing_rate)}"),
+         f"SOPs {format_count(per['sops'])} · firing rate {format_rate(result.count.result.totals.firing_rate)}"),
     ]  # fmt: skip
     for name, energy in result.count.energy.items():
-        rows.append((f"energy {name}", f"{format_energy_pj(energy['per_sample_pj'])} per sample"))
+        rows.append((f"energy {name}", f"{format_energy_pj(energy.per_sample_pj)} per sample"))
     return rows
 
 

@@ -193,7 +193,6 @@ class ProfileResult:
         uncalled: modules with parameters that never ran.
         warnings: human-readable notes on anything that was not counted or is approximate.
         config: the config dict the run came from (if any).
-        energy: filled by the CLI/energy module: ``{profile: EnergyResult.to_dict()}``.
         sample_stats: mean and spread across samples of the per-sample MACs, SOPs, spikes (and
             energy), when profiled with ``sample_stats=True``; ``None`` otherwise.
     """
@@ -210,7 +209,6 @@ class ProfileResult:
     uncalled: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
-    energy: dict[str, Any] = field(default_factory=dict)
     sample_stats: SampleStats | None = None
 
     @property
@@ -244,7 +242,7 @@ class ProfileResult:
             "layers": [layer.to_dict() for layer in self.layers],
             "totals": self.totals.to_dict(),
             "per_sample": self.per_sample,
-            "energy": self.energy,
+            "energy": {},  # priced by snnprof.energy.price; a Run's to_dict() fills it
             "unsupported": list(self.unsupported),
             "uncalled": list(self.uncalled),
             "warnings": list(self.warnings),
@@ -276,7 +274,6 @@ class ProfileResult:
             uncalled=list(data.get("uncalled", [])),
             warnings=list(data.get("warnings", [])),
             config=dict(data.get("config", {})),
-            energy=dict(data.get("energy", {})),
             sample_stats=SampleStats.from_dict(stats) if stats else None,
         )
 

@@ -6,8 +6,8 @@
 * :mod:`~snnprof.dataset.loop`: the streaming loop (reader errors, early ends, checkpoints);
 * :mod:`~snnprof.dataset.distributed`: ``torchrun`` environment, process group, result gathering;
 * :mod:`~snnprof.dataset.checkpoint`: atomic aggregate checkpoints and ``--resume``;
-* :mod:`~snnprof.dataset.energy_spread`: the spread of per-sample energy per hardware profile;
-* :mod:`~snnprof.dataset.render`: the across-samples table of the terminal output.
+* :mod:`~snnprof.energy.spread`: the spread of per-sample energy per hardware profile;
+* :mod:`~snnprof.render.dataset`: the across-samples table of the terminal output.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from snnprof.dataset.sharding import BatchShardSampler
 from snnprof.errors import ConfigError
 from snnprof.models.registry import ModelEntry
 
-__all__ = ["BatchDone", "first_batch_inputs", "open_config_dataset", "stream_dataset", "to_device"]
+__all__ = ["BatchDone", "first_batch", "open_config_dataset", "stream_dataset", "to_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,15 +78,22 @@ def to_device(obj: Any, device: torch.device) -> Any:
     return obj
 
 
-def _inputs_of(batch: Any, cfg: RunConfig) -> Any:
-    """The collated inputs of a collated ``(inputs, target)`` batch."""
+def _pair(batch: Any, cfg: RunConfig) -> tuple[Any, Any]:
+    """The collated ``(inputs, targets)`` of a batch."""
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ConfigError(cfg.path, "input.reader", f"reader {cfg.input.reader!r} must give (inputs, target) pairs")
-    return batch[0]
+    return batch[0], batch[1]
 
 
-def first_batch_inputs(cfg: RunConfig, entry: ModelEntry) -> Any:
-    """The runner inputs of the data set's first ``input.batch_size`` samples (a dataset config without ``--dataset``).
+def _inputs_of(batch: Any, cfg: RunConfig) -> Any:
+    """The collated inputs of a collated ``(inputs, target)`` batch."""
+    return _pair(batch, cfg)[0]
+
+
+def first_batch(cfg: RunConfig, entry: ModelEntry) -> tuple[Any, Any]:
+    """The data set's first ``input.batch_size`` samples: ``(runner inputs, collated targets)``.
+
+    What a dataset config profiles without ``--dataset``.
 
     Raises:
         ConfigError: unreadable data set.
@@ -94,8 +101,8 @@ def first_batch_inputs(cfg: RunConfig, entry: ModelEntry) -> Any:
     """
     dataset = open_config_dataset(cfg)
     sampler = BatchShardSampler(dataset, batch_size=cfg.input.batch_size, limit=cfg.input.batch_size)  # type: ignore[arg-type]
-    batch = next(_batches(dataset, sampler, cfg))
-    return entry.batch_to_inputs(_inputs_of(batch, cfg))
+    inputs, targets = _pair(next(_batches(dataset, sampler, cfg)), cfg)
+    return entry.batch_to_inputs(inputs), targets
 
 
 def _batches(dataset: Dataset, sampler: BatchShardSampler, cfg: RunConfig,

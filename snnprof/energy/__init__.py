@@ -10,8 +10,17 @@ GPU measurement: :class:`EnergyMeter` (NVML is imported lazily, only when a mete
 
 from __future__ import annotations
 
-from snnprof.energy.estimate import EnergyResult, estimate_energy
+from snnprof.energy.estimate import EnergyResult, estimate_energy, price
 from snnprof.energy.meter import EnergyMeter
-from snnprof.energy.profiles import HardwareProfile, list_profiles, load_profile
+from snnprof.energy.profiles import DEFAULT_PROFILES, HardwareProfile, list_profiles, load_profile
 
-__all__ = ["EnergyMeter", "EnergyResult", "HardwareProfile", "estimate_energy", "list_profiles", "load_profile"]
+__all__ = [
+    "DEFAULT_PROFILES",
+    "EnergyMeter",
+    "EnergyResult",
+    "HardwareProfile",
+    "estimate_energy",
+    "list_profiles",
+    "load_profile",
+    "price",
+]

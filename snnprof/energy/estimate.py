@@ -34,6 +34,7 @@ __all__ = [
     "crossbar_pe_cycles",
     "estimate_energy",
     "pe_cycle_energy_pj",
+    "price",
 ]
 
 #: Profile event key -> the count field it prices.
@@ -307,3 +308,25 @@ def estimate_energy(result: ProfileResult, profile: str | os.PathLike[str] | Har
         provenance=dict(prof.provenance),
         warnings=_warnings(result.layers, prof),
     )
+
+
+def price(
+    result: ProfileResult, profiles: Iterable[str | os.PathLike[str] | HardwareProfile]
+) -> dict[str, EnergyResult]:
+    """Price one profiled run on several hardware profiles: the single pricing step of every command.
+
+    Args:
+        result: the profiling result.
+        profiles: shipped names, profile file paths or :class:`HardwareProfile` objects, in order.
+
+    Returns:
+        ``{profile name: EnergyResult}`` in the given order.
+
+    Raises:
+        ProfileFileError: an unknown or invalid profile.
+    """
+    out: dict[str, EnergyResult] = {}
+    for profile in profiles:
+        energy = estimate_energy(result, profile)
+        out[energy.profile] = energy
+    return out

@@ -60,30 +60,37 @@ neuron + (xbar/8)*PE_ar + (xbar/8)*16*Sub + (xbar/8)*Temp_Buff + Tile_buff`` and
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
 
 from snnprof.errors import ProfileFileError
+from snnprof.validation import KeyProblem, PositiveInt, StrictModel, validate
 
 __all__ = [
     "CROSSBAR_KEYS",
+    "DEFAULT_PROFILES",
     "ENERGY_KEYS",
     "FIDELITIES",
     "MEMORY_KEYS",
     "MODELS",
     "HardwareProfile",
+    "ProfileFile",
     "list_profiles",
     "load_profile",
     "parse_profile",
 ]
 
 _PACKAGE = "snnprof.hardware_profiles"
+
+#: The hardware profiles priced when a config, a command or an API call names none.
+DEFAULT_PROFILES: tuple[str, ...] = ("cmos45nm_fp32",)
 
 #: Energy models a profile can name.
 MODELS: tuple[str, ...] = ("per_event", "crossbar")
@@ -106,8 +113,6 @@ CROSSBAR_KEYS: tuple[str, ...] = (
     "mem_fetch_pj",
     "neuron_pj",
 )
-
-_TABLES: tuple[str, ...] = ("profile", "provenance", "energy_pj", "memory_pj_per_byte", "crossbar")
 
 
 @dataclass(frozen=True)
@@ -162,140 +167,84 @@ class HardwareProfile:
 
 
 # ---------------------------------------------------------------------------------------------
-# Field checks: each returns None when the value is fine, else what was expected.
+# The file's schema (pydantic models; errors become ProfileFileError naming file and key)
 # ---------------------------------------------------------------------------------------------
 
-_Check = Callable[[Any], "str | None"]
+#: One price: a finite, non-negative energy in pJ.
+Price = Annotated[float, Field(ge=0)]
+NonEmpty = Annotated[str, Field(min_length=1, pattern=r"\S")]
 
 
-def _is_number(value: Any) -> bool:
-    """True for int/float but not bool."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
+class _Head(StrictModel):
+    name: NonEmpty
+    description: str = ""
+    model: Literal["per_event", "crossbar"]
 
 
-def _energy(value: Any) -> str | None:
-    """A finite, non-negative energy."""
-    if not _is_number(value):
-        return f"a number (pJ), got {type(value).__name__} {value!r}"
-    if not math.isfinite(value) or value < 0:
-        return f"a non-negative finite number (pJ), got {value!r}"
-    return None
+class _Provenance(StrictModel):
+    source: NonEmpty
+    year: Annotated[int, Field(ge=1900, le=2200)]
+    technology_nm: Annotated[int | float, Field(gt=0)]
+    precision: NonEmpty
+    fidelity: Literal["measured", "simulated", "derived"]
+    doi: str | None = None
+    url: str | None = None
+    notes: str | None = None
 
 
-def _positive_number(value: Any) -> str | None:
-    """A finite number > 0."""
-    if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        return f"a positive number, got {type(value).__name__} {value!r}"
-    return None
+class _Energy(StrictModel):
+    mac: Price | None = None
+    ac: Price | None = None
+    neuron_update: Price | None = None
+    spike: Price | None = None
 
 
-def _positive_int(value: Any) -> str | None:
-    """An integer > 0."""
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        return f"a positive integer, got {type(value).__name__} {value!r}"
-    return None
+class _Memory(StrictModel):
+    weight_read: Price | None = None
+    input_read: Price | None = None
+    output_write: Price | None = None
+    state_read: Price | None = None
+    state_write: Price | None = None
 
 
-def _year(value: Any) -> str | None:
-    """An integer year."""
-    if not isinstance(value, int) or isinstance(value, bool) or not 1900 <= value <= 2200:
-        return f"an integer year such as 2014, got {type(value).__name__} {value!r}"
-    return None
+class _Crossbar(StrictModel):
+    xbar_size: PositiveInt
+    xbar_ar_pj: Price
+    tile_buffer_pj: Price
+    temp_buffer_pj: Price
+    sub_pj: Price
+    adc_pj: Price
+    htree_pj: Price
+    mux_pj: Price
+    mem_fetch_pj: Price
+    neuron_pj: Price
 
 
-def _string(value: Any) -> str | None:
-    """Any string."""
-    return None if isinstance(value, str) else f"a string, got {type(value).__name__} {value!r}"
+class ProfileFile(StrictModel):
+    """A hardware-profile file as written (see the module docstring for the format)."""
+
+    profile: _Head
+    provenance: _Provenance
+    energy_pj: _Energy | None = None
+    memory_pj_per_byte: _Memory | None = None
+    crossbar: _Crossbar | None = None
+
+    @model_validator(mode="after")
+    def _tables_fit_the_model(self) -> ProfileFile:
+        if self.profile.model == "per_event":
+            if self.energy_pj is None or not _present(self.energy_pj):
+                raise KeyProblem("energy_pj", "expected a table with at least one of "
+                                 + ", ".join(ENERGY_KEYS) + " (per_event)")
+            if self.crossbar is not None:
+                raise KeyProblem("crossbar", 'expected no [crossbar] table unless profile.model = "crossbar"')
+        elif self.crossbar is None:
+            raise KeyProblem("crossbar", 'expected a [crossbar] table (required by profile.model = "crossbar")')
+        return self
 
 
-def _nonempty_string(value: Any) -> str | None:
-    """A string with visible characters."""
-    if not isinstance(value, str) or not value.strip():
-        return f"a non-empty string, got {type(value).__name__} {value!r}"
-    return None
-
-
-def _one_of(choices: tuple[str, ...]) -> _Check:
-    """A check accepting exactly one of ``choices``."""
-
-    def check(value: Any) -> str | None:
-        if value not in choices:
-            return "one of " + ", ".join(repr(c) for c in choices) + f", got {value!r}"
-        return None
-
-    return check
-
-
-# Per table: key -> (check, required).
-_SCHEMA: dict[str, dict[str, tuple[_Check, bool]]] = {
-    "profile": {
-        "name": (_nonempty_string, True),
-        "description": (_string, False),
-        "model": (_one_of(MODELS), True),
-    },
-    "provenance": {
-        "source": (_nonempty_string, True),
-        "year": (_year, True),
-        "technology_nm": (_positive_number, True),
-        "precision": (_nonempty_string, True),
-        "fidelity": (_one_of(FIDELITIES), True),
-        "doi": (_string, False),
-        "url": (_string, False),
-        "notes": (_string, False),
-    },
-    "energy_pj": {key: (_energy, False) for key in ENERGY_KEYS},
-    "memory_pj_per_byte": {key: (_energy, False) for key in MEMORY_KEYS},
-    "crossbar": {key: (_positive_int if key == "xbar_size" else _energy, True) for key in CROSSBAR_KEYS},
-}
-
-
-def _check_table(data: Mapping[str, Any], table: str, path: str) -> dict[str, Any]:
-    """Validate one table against :data:`_SCHEMA` and return a plain copy.
-
-    Raises:
-        ProfileFileError: naming ``table.key`` on an unknown key, a wrong value or a missing key.
-    """
-    value = data.get(table)
-    if not isinstance(value, Mapping):
-        raise ProfileFileError(path, table, f"a table [{table}], got {type(value).__name__}")
-    schema = _SCHEMA[table]
-    for key, item in value.items():
-        if key not in schema:
-            raise ProfileFileError(path, f"{table}.{key}", "an allowed key: " + ", ".join(schema))
-        problem = schema[key][0](item)
-        if problem:
-            raise ProfileFileError(path, f"{table}.{key}", problem)
-    for key, (_, required) in schema.items():
-        if required and key not in value:
-            raise ProfileFileError(path, f"{table}.{key}", "this required key (missing)")
-    return dict(value)
-
-
-def _as_floats(values: Mapping[str, Any], keep_int: tuple[str, ...] = ()) -> dict[str, float]:
-    """Convert numeric values to float (except keys in ``keep_int``)."""
-    return {k: (v if k in keep_int else float(v)) for k, v in values.items()}
-
-
-def _check_structure(data: Mapping[str, Any], model: str, path: str) -> None:
-    """Check which tables exist for the chosen model.
-
-    Raises:
-        ProfileFileError: unknown table, missing ``[energy_pj]``/``[crossbar]``, or a misplaced table.
-    """
-    for table in data:
-        if table not in _TABLES:
-            raise ProfileFileError(path, table, "a known table: " + ", ".join(f"[{t}]" for t in _TABLES))
-    if model == "per_event":
-        if not data.get("energy_pj"):
-            raise ProfileFileError(
-                path, "energy_pj", "a table with at least one of " + ", ".join(ENERGY_KEYS) + " (per_event)"
-            )
-        if "crossbar" in data:
-            raise ProfileFileError(path, "crossbar", 'no [crossbar] table unless profile.model = "crossbar"')
-    elif "crossbar" not in data:
-        raise ProfileFileError(
-            path, "crossbar", 'a [crossbar] table (required by profile.model = "crossbar")'
-        )
+def _present(table: StrictModel | None) -> dict[str, Any]:
+    """The keys a table sets (``None`` = not given)."""
+    return {} if table is None else table.model_dump(exclude_none=True)
 
 
 def parse_profile(data: Mapping[str, Any], path: str = "<dict>") -> HardwareProfile:
@@ -312,18 +261,16 @@ def parse_profile(data: Mapping[str, Any], path: str = "<dict>") -> HardwareProf
         ProfileFileError: on unknown tables/keys, wrong types, missing keys or negative energies.
     """
     path = str(path)
-    head = _check_table(data, "profile", path)
-    _check_structure(data, head["model"], path)
-    provenance = _check_table(data, "provenance", path)
-    optional = {t: _check_table(data, t, path) if t in data else {} for t in _TABLES[2:]}
+    doc = validate(ProfileFile, dict(data), path=path, error=ProfileFileError)
+    crossbar = _present(doc.crossbar)
     return HardwareProfile(
-        name=head["name"],
-        description=head.get("description", ""),
-        model=head["model"],
-        provenance=provenance,
-        energy_pj=_as_floats(optional["energy_pj"]),
-        memory_pj_per_byte=_as_floats(optional["memory_pj_per_byte"]),
-        crossbar=_as_floats(optional["crossbar"], keep_int=("xbar_size",)),
+        name=doc.profile.name,
+        description=doc.profile.description,
+        model=doc.profile.model,
+        provenance=_present(doc.provenance),
+        energy_pj={k: float(v) for k, v in _present(doc.energy_pj).items()},
+        memory_pj_per_byte={k: float(v) for k, v in _present(doc.memory_pj_per_byte).items()},
+        crossbar={k: (v if k == "xbar_size" else float(v)) for k, v in crossbar.items()},
         path=path,
     )
 
@@ -337,7 +284,7 @@ def _parse_text(text: str, path: str) -> HardwareProfile:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileFileError(path, "", f"valid TOML ({exc})") from exc
+        raise ProfileFileError(path, "", f"expected valid TOML ({exc})") from exc
     return parse_profile(data, path)
 
 
@@ -362,9 +309,9 @@ def _load_path(path: Path) -> HardwareProfile:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ProfileFileError(str(path), "", "an existing hardware-profile file (not found)") from exc
+        raise ProfileFileError(str(path), "", "expected an existing hardware-profile file (not found)") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileFileError(str(path), "", f"a readable UTF-8 TOML file ({exc})") from exc
+        raise ProfileFileError(str(path), "", f"expected a readable UTF-8 TOML file ({exc})") from exc
     return _parse_text(text, str(path))
 
 
@@ -393,7 +340,7 @@ def load_profile(profile: str | os.PathLike[str] | HardwareProfile) -> HardwareP
         return _load_path(Path(profile))
     if not isinstance(profile, str):
         raise ProfileFileError(
-            repr(profile), "", "a profile name, a path to a .toml file or a HardwareProfile"
+            repr(profile), "", "expected a profile name, a path to a .toml file or a HardwareProfile"
         )
     shipped = list_profiles()
     if profile in shipped:
@@ -401,5 +348,5 @@ def load_profile(profile: str | os.PathLike[str] | HardwareProfile) -> HardwareP
     if _looks_like_path(profile):
         return _load_path(Path(profile))
     raise ProfileFileError(
-        profile, "", "a shipped hardware profile (" + ", ".join(shipped) + ") or a .toml path"
+        profile, "", "expected a shipped hardware profile (" + ", ".join(shipped) + ") or a .toml path"
     )

@@ -23,7 +23,6 @@ overridden value); all other ``[train]`` keys belong to the loop.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import json
 import logging
@@ -41,13 +40,11 @@ import torch
 from torch import nn
 
 from snnprof.config import RunConfig, load_config
-from snnprof.counting import Profiler, ProfileResult
-from snnprof.energy import estimate_energy
 from snnprof.errors import ConfigError, HardwareMissingError, SnnprofError
 from snnprof.io import atomic_write_bytes, atomic_write_text
-from snnprof.models import get_entry
 from snnprof.reference_impls.training import Trainer, UnknownTrainerError, get_trainer
-from snnprof.runner import build_model, load_checkpoint
+from snnprof.run import Run
+from snnprof.workload import build_model, load_checkpoint
 
 __all__ = [
     "CHECKPOINT",
@@ -146,7 +143,7 @@ class TrainResult:
         global_step: steps done in total (including those before a resume).
         steps_run: steps done by this invocation.
         last: the last metrics record written (``None`` if none).
-        count: the final count of the trained model (``None`` with ``count=False``).
+        count: the final count of the trained model, priced (``None`` with ``count=False``).
         files: files written.
         seconds: wall time of this invocation, seconds.
     """
@@ -158,7 +155,7 @@ class TrainResult:
     global_step: int
     steps_run: int
     last: dict[str, Any] | None
-    count: ProfileResult | None
+    count: Run | None
     files: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -181,8 +178,8 @@ def _epochs(cfg: RunConfig, override: int | None) -> int:
 def _resolve_config(cfg: RunConfig, options: TrainOptions) -> tuple[RunConfig, int]:
     """Apply ``--seed`` / ``--epochs`` to the config; return it and the epoch count."""
     epochs = _epochs(cfg, options.epochs)
-    inp = cfg.input if options.seed is None else dataclasses.replace(cfg.input, seed=int(options.seed))
-    return dataclasses.replace(cfg, input=inp, train={**cfg.train, "epochs": epochs}), epochs
+    inp = cfg.input if options.seed is None else cfg.input.model_copy(update={"seed": int(options.seed)})
+    return cfg.replace(input=inp, train={**cfg.train, "epochs": epochs}), epochs
 
 
 def _device(name: str) -> torch.device:
@@ -456,27 +453,18 @@ class _Run:
         progress.finish()
         return max(0, s.global_step - first)
 
-    def count(self) -> ProfileResult:
-        """Count the trained model on ``trainer.count_inputs()`` and estimate energy; write ``count.json``."""
-        cfg, entry = self.cfg, get_entry(self.cfg.model.name)
-        profiler = Profiler(
-            self.model, sop_convention=cfg.count.sop_convention, strict=cfg.count.strict,
-            time_steps=cfg.input.time_steps, overrides=dict(cfg.count.overrides),
-            count_weighting=cfg.count.count_weighting, model_name=cfg.model.name,
-        )  # fmt: skip
+    def count(self) -> Run:
+        """Count the trained model on ``trainer.count_inputs()``, price it (the run pipeline); write ``count.json``."""
+        from snnprof.pipeline import profile_model
+
+        cfg = self.cfg
         self.model.eval()
         with _isolated_rng(), torch.no_grad():
             inputs = self.trainer.count_inputs()
-            with profiler:
-                entry.run(self.model, inputs, cfg.input.time_steps)
-        result = profiler.result()
-        result.config = cfg.to_dict()
-        result.config["model"]["checkpoint"] = str(self.out / MODEL_FILE)
-        for profile in cfg.energy.profiles:
-            energy = estimate_energy(result, profile)
-            result.energy[energy.profile] = energy.to_dict()
-        atomic_write_text(self.out / COUNT_FILE, result.to_json() + "\n")
-        return result
+            run = profile_model(cfg, self.model, inputs, cfg.energy.profiles, batch_size=None)
+        run.result.config["model"]["checkpoint"] = str(self.out / MODEL_FILE)
+        atomic_write_text(self.out / COUNT_FILE, run.to_json() + "\n")
+        return run
 
 
 def run_training(config: str | Path, options: TrainOptions, progress: TrainProgress | None = None) -> TrainResult:

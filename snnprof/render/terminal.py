@@ -1,12 +1,13 @@
-"""Rich renderables of a :class:`~snnprof.counting.ProfileResult`: layer table, energy table, notes.
+"""Rich renderables of a profiled run: layer table, energy table, notes.
 
-Pure functions: they build Rich objects and never print; the CLI decides where output goes.
+Pure functions over a :class:`~snnprof.run.Run` (counts plus typed energy estimates) or a bare
+:class:`~snnprof.counting.ProfileResult` (counts only): they build Rich objects and never print;
+the CLI decides where output goes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -14,7 +15,11 @@ from rich.table import Table
 from rich.text import Text
 
 from snnprof.counting.results import LayerRecord, ProfileResult
+from snnprof.energy.estimate import EnergyResult
 from snnprof.render.units import format_count, format_energy_pj, format_rate
+from snnprof.run import Run
+
+Shown = ProfileResult | Run
 
 __all__ = ["energy_table", "layer_table", "notes", "per_sample_line", "render_result", "title_line"]
 
@@ -38,22 +43,29 @@ def _count(value: float, divisor: int) -> str:
     return format_count(value / divisor)
 
 
-def _first_energy(result: ProfileResult) -> tuple[str, Mapping[str, Any]] | None:
+def _split(shown: Shown) -> tuple[ProfileResult, Mapping[str, EnergyResult]]:
+    """The counts and the energy estimates (none for a bare result)."""
+    if isinstance(shown, Run):
+        return shown.result, shown.energy
+    return shown, {}
+
+
+def _first_energy(energies: Mapping[str, EnergyResult]) -> tuple[str, EnergyResult] | None:
     """The first profile's energy entry (it gets the per-layer column), if any."""
-    for name, entry in result.energy.items():
+    for name, entry in energies.items():
         return name, entry
     return None
 
 
-def _layer_energy(energy: Mapping[str, Any] | None, name: str, divisor: int) -> str:
+def _layer_energy(energy: EnergyResult | None, name: str, divisor: int) -> str:
     """Per-layer energy cell."""
     if energy is None:
         return ""
-    value = energy.get("layers", {}).get(name)
+    value = energy.layers.get(name)
     return "—" if value is None else format_energy_pj(value / divisor)
 
 
-def _layer_row(rec: LayerRecord, energy: Mapping[str, Any] | None, divisor: int) -> list[str]:
+def _layer_row(rec: LayerRecord, energy: EnergyResult | None, divisor: int) -> list[str]:
     """One table row for a layer."""
     row = [rec.name, rec.type, rec.input_kind]
     row += [_count(getattr(rec, attr), divisor) for _, attr in _COUNT_COLUMNS]
@@ -63,17 +75,18 @@ def _layer_row(rec: LayerRecord, energy: Mapping[str, Any] | None, divisor: int)
     return row
 
 
-def layer_table(result: ProfileResult, per_sample: bool = False) -> Table:
+def layer_table(shown: Shown, per_sample: bool = False) -> Table:
     """Per-layer table: name, type, input kind, MACs, SOPs, firing rate, energy (first profile).
 
     Args:
-        result: a profiling result (``energy`` filled for the energy column).
+        shown: a run (its first profile fills the energy column) or a bare profiling result.
         per_sample: divide counts and energies by the batch size.
 
     Returns:
         A Rich table ending with a bold totals row.
     """
-    first = _first_energy(result)
+    result, energies = _split(shown)
+    first = _first_energy(energies)
     energy = first[1] if first else None
     divisor = _scale(result, per_sample)
     scope = "per sample" if per_sample else f"whole run, batch {result.batch_size}"
@@ -94,7 +107,7 @@ def layer_table(result: ProfileResult, per_sample: bool = False) -> Table:
     table.add_section()
     totals = [_count(getattr(result.totals, attr), divisor) for _, attr in _COUNT_COLUMNS]
     rate = format_rate(result.totals.firing_rate if result.totals.neuron_updates else None)
-    tail = [format_energy_pj(energy["total_pj"] / divisor)] if energy is not None else []
+    tail = [format_energy_pj(energy.total_pj / divisor)] if energy is not None else []
     table.add_row("total", "", "", *totals, rate, *tail, style="bold")
     return table
 
@@ -127,17 +140,18 @@ def _terms(by_term: Mapping[str, float], divisor: int) -> str:
     return " · ".join(f"{term} {format_energy_pj(value / divisor)}" for term, value in ordered if value)
 
 
-def energy_table(result: ProfileResult, per_sample: bool = False) -> Table | None:
+def energy_table(shown: Shown, per_sample: bool = False) -> Table | None:
     """Energy per hardware profile: total, per sample, terms and the profile's fidelity.
 
     Args:
-        result: a result whose ``energy`` holds ``EnergyResult.to_dict()`` entries.
+        shown: a run with its energy estimates (a bare result has none).
         per_sample: show the terms per sample instead of for the whole run.
 
     Returns:
         The table, or ``None`` when no energy was estimated.
     """
-    if not result.energy:
+    result, energies = _split(shown)
+    if not energies:
         return None
     divisor = _scale(result, per_sample)
     table = Table(title="Energy (estimated)", title_justify="left")
@@ -146,40 +160,46 @@ def energy_table(result: ProfileResult, per_sample: bool = False) -> Table | Non
     table.add_column("per sample", justify="right")
     table.add_column("terms per sample" if per_sample else "terms", overflow="fold")
     table.add_column("fidelity")
-    for name, entry in result.energy.items():
-        fidelity = str(entry.get("provenance", {}).get("fidelity", "?"))
+    for name, entry in energies.items():
         table.add_row(
             name,
-            format_energy_pj(entry["total_pj"]),
-            format_energy_pj(entry["per_sample_pj"]),
-            _terms(entry.get("by_term_pj", {}), divisor),
-            fidelity,
+            format_energy_pj(entry.total_pj),
+            format_energy_pj(entry.per_sample_pj),
+            _terms(entry.by_term_pj, divisor),
+            str(entry.provenance.get("fidelity", "?")),
         )
     return table
 
 
-def notes(result: ProfileResult) -> list[Text]:
+def notes(shown: Shown) -> list[Text]:
     """Warnings, ops without a rule and modules that never ran, in yellow (empty when clean)."""
+    result, energies = _split(shown)
     lines: list[Text] = []
     if result.unsupported:
         lines.append(Text("no counting rule (not counted): " + ", ".join(result.unsupported), style="yellow"))
     if result.uncalled:
         lines.append(Text("modules with parameters never ran: " + ", ".join(result.uncalled), style="yellow"))
     lines += [Text(f"warning: {w}", style="yellow") for w in result.warnings]
-    for name, entry in result.energy.items():
-        lines += [Text(f"warning ({name}): {w}", style="yellow") for w in entry.get("warnings", [])]
+    for name, entry in energies.items():
+        lines += [Text(f"warning ({name}): {w}", style="yellow") for w in entry.warnings]
     return lines
 
 
-def render_result(result: ProfileResult, per_sample: bool = False) -> RenderableType:
-    """Everything ``snnprof count`` shows: header, layer table, per-sample line, energy, notes."""
+def render_result(shown: Shown, per_sample: bool = False) -> RenderableType:
+    """Everything ``snnprof count`` shows: header, layer table, per-sample line, energy, notes.
+
+    Args:
+        shown: a priced run, or a bare profiling result (no energy table).
+        per_sample: divide counts and energies by the batch size.
+    """
+    result, _ = _split(shown)
     parts: list[RenderableType] = [
         title_line(result),
-        layer_table(result, per_sample),
+        layer_table(shown, per_sample),
         per_sample_line(result),
     ]
-    energy = energy_table(result, per_sample)
+    energy = energy_table(shown, per_sample)
     if energy is not None:
         parts.append(energy)
-    parts += notes(result)
+    parts += notes(shown)
     return Group(*parts)

@@ -12,15 +12,13 @@ Example:
 
 from __future__ import annotations
 
+from snnprof.energy.measured import MeasuredEnergy, load_measured, parse_measured
 from snnprof.reports.build import Report, Reproducibility, build_report
-from snnprof.reports.measured import MeasuredEnergy, load_measured, parse_measured
-from snnprof.reports.model import ReportInput
-from snnprof.reports.render import build_html, render_html, render_report, report_inputs
+from snnprof.reports.render import build_html, render_html, render_report, report_runs
 
 __all__ = [
     "MeasuredEnergy",
     "Report",
-    "ReportInput",
     "Reproducibility",
     "build_html",
     "build_report",
@@ -28,5 +26,5 @@ __all__ = [
     "parse_measured",
     "render_html",
     "render_report",
-    "report_inputs",
+    "report_runs",
 ]

@@ -6,13 +6,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from snnprof.reports.compare import ComparisonRow, SnnAnnRatio, comparison_notes, comparison_rows, snn_ann_ratios
-from snnprof.reports.model import ModelReport, ReportInput, model_report
+from snnprof.comparison import EnergyVerdict, Metric, compare_runs
+from snnprof.reports.model import ModelReport, model_report
+from snnprof.run import Run
 
 __all__ = ["ProfileProvenance", "Report", "Reproducibility", "build_report"]
 
@@ -72,8 +74,8 @@ class Report:
     Attributes:
         title: the report's title.
         models: one :class:`ModelReport` per entry.
-        comparison: metrics across entries (empty for a single entry).
-        snn_ann: SNN/ANN energy ratios (where the entries include an ANN and an SNN).
+        comparison: metrics across entries, ratios against the first (empty for a single entry).
+        snn_ann: SNN/ANN energy verdicts (where the entries include an ANN and an SNN).
         provenance: each hardware profile used, once.
         reproducibility: command, versions, device and date.
         notes: remarks on the comparison (e.g. entries with different seeds).
@@ -81,8 +83,8 @@ class Report:
 
     title: str
     models: tuple[ModelReport, ...]
-    comparison: tuple[ComparisonRow, ...]
-    snn_ann: tuple[SnnAnnRatio, ...]
+    comparison: tuple[Metric, ...]
+    snn_ann: tuple[EnergyVerdict, ...]
     provenance: tuple[ProfileProvenance, ...]
     reproducibility: Reproducibility
     notes: tuple[str, ...] = ()
@@ -150,11 +152,16 @@ def _title(models: Sequence[ModelReport]) -> str:
     return f"{shown}{more}: comparison"
 
 
-def build_report(entries: Sequence[ReportInput], reproducibility: Reproducibility, title: str | None = None) -> Report:
-    """Build the report model of one entry (model report) or several (comparison against the first).
+def _shown(metric: Metric) -> bool:
+    """Whether the HTML comparison table shows a metric (per-layer firing rates have their own chart)."""
+    return not metric.key.startswith("fr:")
+
+
+def build_report(runs: Sequence[Run], reproducibility: Reproducibility, title: str | None = None) -> Report:
+    """Build the report model of one run (model report) or several (comparison against the first).
 
     Args:
-        entries: the profiled runs, in report order; the first is the comparison's reference.
+        runs: the priced runs, in report order; the first is the comparison's reference.
         reproducibility: command, versions, device and date.
         title: the report's title (default: from the labels).
 
@@ -162,24 +169,22 @@ def build_report(entries: Sequence[ReportInput], reproducibility: Reproducibilit
         The report, ready to render.
 
     Raises:
-        ValueError: no entries.
+        ValueError: no runs.
     """
-    if not entries:
+    if not runs:
         raise ValueError("build_report needs at least one entry")
-    labels = _unique_labels([e.label for e in entries])
-    models = tuple(
-        model_report(i, ReportInput(e.result, e.energies, label, e.measured, e.config_text))
-        for i, (e, label) in enumerate(zip(entries, labels, strict=True))
-    )
-    profiles = tuple(dict.fromkeys(e.profile for m in models for e in m.energies))
+    labels = _unique_labels([run.label for run in runs])
+    runs = [dataclasses.replace(run, label=label) for run, label in zip(runs, labels, strict=True)]
+    models = tuple(model_report(i, run) for i, run in enumerate(runs))
+    cmp = compare_runs(runs)
     multi = len(models) > 1
-    logger.debug("report model: %d entries, %d profiles", len(models), len(profiles))
+    logger.debug("report model: %d entries, %d profiles", len(models), len(cmp.profiles))
     return Report(
         title=title or _title(models),
         models=models,
-        comparison=comparison_rows(models, profiles) if multi else (),
-        snn_ann=snn_ann_ratios(models, profiles),
+        comparison=tuple(m for m in cmp.metrics if _shown(m)) if multi else (),
+        snn_ann=tuple(cmp.snn_ann),
         provenance=_provenances(models),
         reproducibility=reproducibility,
-        notes=comparison_notes(models),
+        notes=tuple(cmp.notes),
     )

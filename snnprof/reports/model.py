@@ -1,10 +1,10 @@
 """The report's data model of one entry: counts, firing statistics and energies (pure, no I/O).
 
-:func:`model_report` turns one :class:`~snnprof.counting.results.ProfileResult` (with its energy
-estimates, optional measured GPU energy and config text) into a :class:`ModelReport` of plain
-dataclasses. Every count and energy is **per sample** (whole run divided by the batch), except where
-an attribute says otherwise; energies are in picojoules (pJ). Comparisons across entries live in
-:mod:`.compare`, the whole report in :mod:`.build`, rendering in :mod:`.render`.
+:func:`model_report` turns one priced :class:`~snnprof.run.Run` (counts, typed energy estimates,
+optional measured GPU energy and config text) into a :class:`ModelReport` of plain dataclasses.
+Every count and energy is **per sample** (whole run divided by the batch), except where an
+attribute says otherwise; energies are in picojoules (pJ). Comparisons across entries come from
+:mod:`snnprof.comparison`, the whole report is :mod:`.build`, rendering :mod:`.render`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from snnprof.comparison import COUNT_METRICS
 from snnprof.counting.results import LayerRecord, ProfileResult
 from snnprof.energy.estimate import EnergyResult
-from snnprof.reports.measured import MeasuredEnergy
+from snnprof.energy.measured import MeasuredEnergy
+from snnprof.run import Run
 
 __all__ = [
     "PER_SAMPLE_METRICS",
@@ -25,7 +27,6 @@ __all__ = [
     "LayerRow",
     "ModelReport",
     "NeuronLayer",
-    "ReportInput",
     "energy_summary",
     "model_report",
 ]
@@ -33,34 +34,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: ``(key, label)`` of the per-sample count metrics compared across variants, in table order.
-PER_SAMPLE_METRICS: tuple[tuple[str, str], ...] = (
-    ("macs", "MACs (dense input)"),
-    ("dense_macs", "dense MACs (ANN view)"),
-    ("sops", "SOPs (exact)"),
-    ("sops_rate", "SOPs (rate estimate)"),
-    ("flops", "FLOPs"),
-    ("spikes", "spikes"),
-    ("neuron_updates", "neuron updates"),
-)
-
-
-@dataclass(frozen=True)
-class ReportInput:
-    """One entry of a report: a profiled run and everything shown next to it.
-
-    Attributes:
-        result: the profiling result (counts over the whole run).
-        energies: energy estimates by profile name (:class:`EnergyResult` or its ``to_dict()``).
-        label: the entry's name in the report (e.g. the config's file stem).
-        measured: energy measured on a GPU for the same config, if any.
-        config_text: the config file's text, verbatim (``None``: the parsed config dict is shown).
-    """
-
-    result: ProfileResult
-    energies: Mapping[str, EnergyResult | Mapping[str, Any]]
-    label: str
-    measured: MeasuredEnergy | None = None
-    config_text: str | None = None
+PER_SAMPLE_METRICS: tuple[tuple[str, str], ...] = COUNT_METRICS
 
 
 @dataclass(frozen=True)
@@ -249,29 +223,27 @@ def _scaled(values: Mapping[str, Any], batch: int) -> dict[str, float]:
     return {k: float(v) / batch for k, v in values.items()}
 
 
-def energy_summary(profile: str, energy: EnergyResult | Mapping[str, Any], batch_size: int) -> EnergySummary:
+def energy_summary(profile: str, energy: EnergyResult, batch_size: int) -> EnergySummary:
     """Per-sample view of an energy estimate.
 
     Args:
-        profile: the profile name (the key in ``ProfileResult.energy``).
-        energy: an :class:`EnergyResult` or its ``to_dict()``.
+        profile: the profile name (the key in ``Run.energy``).
+        energy: the estimate.
         batch_size: samples in the run (energies are divided by it).
 
     Returns:
         The estimate with per-sample energies in pJ.
     """
-    data = energy.to_dict() if isinstance(energy, EnergyResult) else energy
     batch = max(int(batch_size), 1)
-    layer_terms = data.get("layer_terms", {})
     return EnergySummary(
         profile=profile,
-        total_pj=float(data["total_pj"]),
-        per_sample_pj=float(data.get("per_sample_pj", float(data["total_pj"]) / batch)),
-        by_term_pj=_scaled(data.get("by_term_pj", {}), batch),
-        layers_pj=_scaled(data.get("layers", {}), batch),
-        layer_terms_pj={name: _scaled(terms, batch) for name, terms in layer_terms.items()},
-        provenance=dict(data.get("provenance", {})),
-        warnings=tuple(data.get("warnings", ())),
+        total_pj=float(energy.total_pj),
+        per_sample_pj=float(energy.per_sample_pj),
+        by_term_pj=_scaled(energy.by_term_pj, batch),
+        layers_pj=_scaled(energy.layers, batch),
+        layer_terms_pj={name: _scaled(terms, batch) for name, terms in energy.layer_terms.items()},
+        provenance=dict(energy.provenance),
+        warnings=tuple(energy.warnings),
     )
 
 
@@ -338,11 +310,11 @@ def _rate_per_step(layers: Sequence[LayerRecord]) -> tuple[float, ...]:
 # --------------------------------------------------------------------------- one entry
 
 
-def _config_view(entry: ReportInput) -> tuple[str, bool]:
+def _config_view(run: Run) -> tuple[str, bool]:
     """The config text verbatim, or the parsed config dict as JSON when no text was given."""
-    if entry.config_text is not None:
-        return entry.config_text, True
-    return json.dumps(entry.result.config, indent=2, sort_keys=True, default=str), False
+    if run.config_text is not None:
+        return run.config_text, True
+    return json.dumps(run.result.config, indent=2, sort_keys=True, default=str), False
 
 
 def _warnings(result: ProfileResult, energies: Sequence[EnergySummary]) -> tuple[str, ...]:
@@ -358,25 +330,25 @@ def _seed(config: Mapping[str, Any]) -> int | None:
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
-def model_report(index: int, entry: ReportInput) -> ModelReport:
+def model_report(index: int, run: Run) -> ModelReport:
     """Build the model of one entry.
 
     Args:
         index: its position in the report (0 = the reference of a comparison).
-        entry: the profiled run and what goes with it.
+        run: the priced run and what goes with it.
 
     Returns:
         Per-sample counts, firing statistics, energies and warnings of the entry.
     """
-    result = entry.result
+    result = run.result
     batch = max(result.batch_size, 1)
-    energies = tuple(energy_summary(name, e, batch) for name, e in entry.energies.items())
+    energies = tuple(energy_summary(name, e, batch) for name, e in run.energy.items())
     neuron_records = [layer for layer in result.layers if layer.is_neuron]
     totals = result.totals
-    text, is_text = _config_view(entry)
+    text, is_text = _config_view(run)
     return ModelReport(
         index=index,
-        label=entry.label,
+        label=run.label,
         model=result.model,
         is_ann=totals.neurons == 0,
         batch_size=result.batch_size,
@@ -392,7 +364,7 @@ def model_report(index: int, entry: ReportInput) -> ModelReport:
         layers=tuple(_layer_row(i, layer, energies, batch) for i, layer in enumerate(result.layers)),
         neuron_layers=tuple(_neuron_layer(layer) for layer in neuron_records),
         energies=energies,
-        measured=entry.measured,
+        measured=run.measured,
         config_text=text,
         config_is_text=is_text,
         config_path=str(result.config["path"]) if "path" in result.config else None,

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import logging
 import os
@@ -28,7 +29,9 @@ import jinja2
 from markupsafe import Markup
 
 from snnprof.counting.results import ProfileResult
-from snnprof.energy.estimate import EnergyResult, estimate_energy
+from snnprof.energy.estimate import EnergyResult, price
+from snnprof.energy.measured import MeasuredEnergy, parse_measured
+from snnprof.energy.profiles import DEFAULT_PROFILES
 from snnprof.io import atomic_write_text
 from snnprof.render.units import format_count, format_energy_pj, format_rate
 from snnprof.reports import charts
@@ -41,17 +44,14 @@ from snnprof.reports.conventions import (
     markdown_spans,
 )
 from snnprof.reports.environment import collect_reproducibility
-from snnprof.reports.measured import MeasuredEnergy, parse_measured
-from snnprof.reports.model import ReportInput
+from snnprof.run import Run
 
-__all__ = ["DEFAULT_PROFILES", "build_html", "render_html", "render_report", "report_inputs"]
+__all__ = ["build_html", "render_html", "render_report", "report_runs"]
 
 logger = logging.getLogger(__name__)
 
-#: Profiles estimated when a result carries no energy and none are named.
-DEFAULT_PROFILES: tuple[str, ...] = ("cmos45nm_fp32",)
-
-EnergyArg = Sequence[EnergyResult] | Mapping[str, EnergyResult | Mapping[str, Any]]
+EnergyArg = Sequence[EnergyResult] | Mapping[str, EnergyResult]
+Entries = ProfileResult | Run | Sequence[ProfileResult | Run]
 
 
 # --------------------------------------------------------------------------- Jinja environment
@@ -173,58 +173,59 @@ def _as_list(value: Any, n: int, name: str) -> list[Any]:
     return items
 
 
-def _energies(result: ProfileResult, given: EnergyArg | None, profiles: Sequence[str] | None) -> dict[str, Any]:
-    """Energy estimates of one result: given, estimated on ``profiles``, carried, or the default."""
-    if given is not None:
-        if isinstance(given, Mapping):
-            return dict(given)
-        return {e.profile: e for e in given}
-    if profiles is None and result.energy:
-        return dict(result.energy)
-    return {e.profile: e for e in (estimate_energy(result, p) for p in (profiles or DEFAULT_PROFILES))}
+def _energies(result: ProfileResult, given: EnergyArg | None,
+              profiles: Sequence[str] | None) -> dict[str, EnergyResult]:
+    """Energy estimates of one result: given, else priced on ``profiles`` (default: :data:`DEFAULT_PROFILES`)."""
+    if given is None:
+        return price(result, profiles or DEFAULT_PROFILES)
+    items = list(given.values()) if isinstance(given, Mapping) else list(given)
+    for item in items:
+        if not isinstance(item, EnergyResult):
+            raise TypeError("energies: expected EnergyResult objects (snnprof.estimate_energy), "
+                            f"got {type(item).__name__}")
+    return {e.profile: e for e in items}
 
 
-def report_inputs(
-    results: ProfileResult | Sequence[ProfileResult],
+def report_runs(
+    results: Entries,
     *,
     energies: Sequence[EnergyArg | None] | None = None,
     profiles: Sequence[str] | None = None,
     measured: Sequence[Mapping[str, Any] | MeasuredEnergy | None] | None = None,
     labels: Sequence[str] | None = None,
     config_texts: Sequence[str | None] | None = None,
-) -> list[ReportInput]:
-    """Bundle results with their energies, measurements, labels and config texts.
+) -> list[Run]:
+    """Bundle results (or runs) with their energies, measurements, labels and config texts.
 
-    Energies per result: ``energies[i]`` when given (a list of :class:`EnergyResult` or a dict by
-    profile), else estimated on ``profiles`` when given, else ``result.energy`` (filled by
-    ``snnprof count``/``run_count``), else estimated on :data:`DEFAULT_PROFILES`.
+    Energies per bare result: ``energies[i]`` when given (a list of :class:`EnergyResult` or a dict
+    by profile), else priced on ``profiles``, else on :data:`DEFAULT_PROFILES`. A :class:`Run`
+    keeps its own energies; labels, measurements and config texts given here replace its own.
 
     Raises:
-        ValueError: a per-result sequence of the wrong length.
+        ValueError: a per-result sequence of the wrong length, or no results.
+        TypeError: energies that are not :class:`EnergyResult` objects.
         ConfigError: an invalid measured-energy dict.
     """
-    items = [results] if isinstance(results, ProfileResult) else list(results)
+    items = [results] if isinstance(results, ProfileResult | Run) else list(results)
     if not items:
         raise ValueError("render_report needs at least one ProfileResult")
     n = len(items)
-    given = _as_list(energies, n, "energies")
-    meas = _as_list(measured, n, "measured")
-    names = _as_list(labels, n, "labels")
-    texts = _as_list(config_texts, n, "config_texts")
-    return [
-        ReportInput(
-            result=r,
-            energies=_energies(r, given[i], profiles),
-            label=names[i] or r.model,
-            measured=None if meas[i] is None else parse_measured(meas[i], f"measured[{i}]"),
-            config_text=texts[i],
-        )
-        for i, r in enumerate(items)
-    ]
+    given, meas = _as_list(energies, n, "energies"), _as_list(measured, n, "measured")
+    names, texts = _as_list(labels, n, "labels"), _as_list(config_texts, n, "config_texts")
+    runs = []
+    for i, item in enumerate(items):
+        run = item if isinstance(item, Run) else Run(item.model, item, _energies(item, given[i], profiles))
+        runs.append(dataclasses.replace(
+            run,
+            label=names[i] or run.label,
+            measured=run.measured if meas[i] is None else parse_measured(meas[i], f"measured[{i}]"),
+            config_text=run.config_text if texts[i] is None else texts[i],
+        ))
+    return runs
 
 
 def build_html(
-    results: ProfileResult | Sequence[ProfileResult],
+    results: Entries,
     *,
     title: str | None = None,
     command: str | None = None,
@@ -237,13 +238,13 @@ def build_html(
     Returns:
         The HTML text.
     """
-    entries = report_inputs(results, **inputs)
-    report = build_report(entries, collect_reproducibility(command, device, date), title)
+    runs = report_runs(results, **inputs)
+    report = build_report(runs, collect_reproducibility(command, device, date), title)
     return render_html(report)
 
 
 def render_report(
-    results: ProfileResult | Sequence[ProfileResult],
+    results: Entries,
     path: str | os.PathLike[str],
     *,
     energies: Sequence[EnergyArg | None] | None = None,
@@ -262,7 +263,8 @@ def render_report(
     leaves no file (and any previous report at ``path`` untouched).
 
     Args:
-        results: one :class:`ProfileResult`, or several to compare (the first is the reference).
+        results: one :class:`ProfileResult` or :class:`~snnprof.run.Run`, or several to compare (the
+            first is the reference).
         path: the ``.html`` file to write (parent folders are created).
         energies: per result, its energy estimates (list of :class:`EnergyResult` or dict by profile).
         profiles: hardware profiles to estimate on when ``energies`` is not given.

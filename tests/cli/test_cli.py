@@ -148,7 +148,7 @@ def test_hardware_missing_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     def no_gpu(*args: object, **kwargs: object) -> None:
         raise HardwareMissingError("no NVIDIA GPU found")
 
-    monkeypatch.setattr("snnprof.runner.run_count", no_gpu)
+    monkeypatch.setattr("snnprof.pipeline.run_config", no_gpu)
     out = tmp_path / "out.json"
     result = invoke("count", write(tmp_path, SMALL_SJ), "--json", out)
     assert result.exit_code == 3
@@ -244,7 +244,7 @@ def test_engine_input_mismatch_exits_2(tmp_path: Path) -> None:
 
 
 def test_engine_forward_shape_error_names_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("snnprof.runner.make_inputs", lambda cfg, model: torch.zeros(2, 2, 3, 16, 16))
+    monkeypatch.setattr("snnprof.pipeline.core.model_inputs", lambda cfg, model: (torch.zeros(2, 2, 3, 16, 16), None))
     result = invoke("count", write(tmp_path, SMALL_SJ), "--json", tmp_path / "out.json")
     assert result.exit_code == 2, result.output
     assert_one_line_error(result, ": input: ")

@@ -115,8 +115,8 @@ def entries() -> dict[str, ModelEntry]:
 
 def register_all() -> None:
     """Register the reader and the models for good (a separate process, e.g. under torchrun)."""
-    from snnprof.models import registry
     from snnprof import data
+    from snnprof.models import registry
 
     data.list_readers()
     registry.get_entry("sj_spiking_cnn")  # load the zoo first

@@ -10,8 +10,8 @@ from tests.dataset import _tiny
 @pytest.fixture
 def tiny_zoo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The tiny reader and models, registered for one test only."""
-    from snnprof.models import registry
     from snnprof import data
+    from snnprof.models import registry
 
     data.list_readers()
     registry.get_entry("sj_spiking_cnn")

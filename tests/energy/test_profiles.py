@@ -222,12 +222,12 @@ def test_missing_file(tmp_path):
 
 BAD = [
     pytest.param(GOOD.replace("mac = 1.0", "mac = = 1.0"), "", "valid TOML", id="invalid-toml"),
-    pytest.param(GOOD + "sop = 0.9\n", "energy_pj.sop", "allowed key", id="unknown-energy-key"),
+    pytest.param(GOOD + "sop = 0.9\n", "energy_pj.sop", "unknown key; allowed: mac, ac", id="unknown-energy-key"),
     pytest.param(GOOD + "[extra]\nx = 1\n", "extra", "known table", id="unknown-table"),
     pytest.param(
         GOOD.replace('fidelity = "derived"', 'fidelity = "derived"\ncolor = "red"'),
         "provenance.color",
-        "allowed key",
+        "unknown key; allowed: source, year",
         id="unknown-provenance-key",
     ),
     pytest.param(GOOD.replace("mac = 1.0", 'mac = "1.0"'), "energy_pj.mac", "number", id="wrong-type-str"),

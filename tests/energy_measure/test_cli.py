@@ -11,8 +11,8 @@ import torch
 from typer.testing import CliRunner
 
 from snnprof.cli import app
-from snnprof.commands import measure as measure_cmd
 from snnprof.energy.nvml_backend import nvml_status
+from snnprof.pipeline import measure as measure_pipeline
 from tests.energy_measure.fakes import FakeGpu
 
 runner = CliRunner()
@@ -86,8 +86,8 @@ def test_bad_choices_are_exit_2(tmp_path: Path, option: str, value: str) -> None
 @pytest.fixture
 def fake_gpu(monkeypatch: pytest.MonkeyPatch) -> FakeGpu:
     gpu = FakeGpu(time.monotonic, idle_mw=60_000, processes=(999_999,))
-    monkeypatch.setattr(measure_cmd, "_open_backend", lambda: gpu)
-    monkeypatch.setattr(measure_cmd, "_cuda_device", lambda index: torch.device("cpu"))
+    monkeypatch.setattr(measure_pipeline, "open_backend", lambda: gpu)
+    monkeypatch.setattr(measure_pipeline, "cuda_device", lambda index: torch.device("cpu"))
     return gpu
 
 
@@ -118,7 +118,7 @@ def test_end_to_end_on_a_fake_gpu(tmp_path: Path, fake_gpu: FakeGpu, mode: str) 
 
 
 def test_gpu_lost_mid_run_exits_3_and_keeps_labelled_partial_json(tmp_path: Path, fake_gpu: FakeGpu) -> None:
-    original = measure_cmd._make_step
+    original = measure_pipeline.make_step
 
     def make_step(cfg, mode, device):
         step = original(cfg, mode, device)
@@ -131,7 +131,7 @@ def test_gpu_lost_mid_run_exits_3_and_keeps_labelled_partial_json(tmp_path: Path
         return wrapped
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(measure_cmd, "_make_step", make_step)
+        patch.setattr(measure_pipeline, "make_step", make_step)
         out = tmp_path / "m.json"
         result = runner.invoke(app, ["measure", str(write_config(tmp_path)), "--json", str(out), *QUICK])
     assert result.exit_code == 3, result.output

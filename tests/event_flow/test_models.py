@@ -13,7 +13,7 @@ from snnprof.config import parse_config
 from snnprof.models import create_model, get_entry, list_models
 from snnprof.models.event_flow_nets import FIRENET_LAYERS, SHORT_LAYERS, FireNetFamily
 from snnprof.models.event_flow_neurons import LIF, EventFlowNeuron, LeakyLIF
-from snnprof.runner import run_count
+from snnprof.pipeline import run_config
 
 from ._formulas import MACS, NEURONS, conv, firenet_family
 
@@ -73,7 +73,7 @@ def test_lif_firenet_at_its_published_resolution():
 def test_shipped_config_counts_per_pass_macs():
     text = (REPO / "configs" / "lif_firenet_short.toml").read_text().replace("time_steps = 10", "time_steps = 2")
     cfg = parse_config(text, REPO / "configs" / "lif_firenet_short.toml")
-    result = run_count(cfg)
+    result = run_config(cfg).result
     assert result.per_sample["dense_macs"] == 2 * 916_455_424
     assert result.time_steps == 2 and result.totals.neurons == 5 * 32 * 128 * 128
 
@@ -85,7 +85,7 @@ def test_every_config_counts_at_its_published_resolution(name):
     from snnprof.config import load_config
 
     cfg = load_config(path)
-    result = run_count(cfg)
+    result = run_config(cfg).result
     assert result.per_sample["dense_macs"] == cfg.input.time_steps * MACS[name](128, 128)
 
 

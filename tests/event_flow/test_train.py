@@ -163,7 +163,7 @@ def test_snnprof_train_harness_resume_equals_one_run(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert straight.global_step == resumed.global_step == 5
     assert resumed.last is not None and {"aee", "aee_zero_flow"} <= set(resumed.last["eval"])
-    assert resumed.count is not None and resumed.count.totals.neurons == 5 * 4 * 32 * 32
+    assert resumed.count is not None and resumed.count.result.totals.neurons == 5 * 4 * 32 * 32
 
 
 def test_shipped_training_config_runs_a_few_steps(tmp_path):
@@ -184,4 +184,4 @@ def test_shipped_training_config_learns(tmp_path):
                           TrainOptions(out=tmp_path / "run", threads=1, count=True))
     final = result.last["eval"]
     assert final["aee"] < AEE_RATIO * final["aee_zero_flow"]
-    assert result.count is not None and result.count.totals.spikes > 0
+    assert result.count is not None and result.count.result.totals.spikes > 0

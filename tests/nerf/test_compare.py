@@ -11,11 +11,12 @@ import torch
 from typer.testing import CliRunner
 
 from snnprof.cli import app
-from snnprof.compare import json_safe, ratios_against_first, summarize_chunks
+from snnprof.comparison import ratio
 from snnprof.data import list_readers, register_reader
 from snnprof.models import create_model, get_entry
 from snnprof.models.nerf_metrics import psnr
 from snnprof.models.nerf_render import ChunkStats
+from snnprof.run import json_safe, summarize_chunks
 
 runner = CliRunner()
 D_KWARGS = 'num_voxels = 13824, chunk = 96, init = "scene", seed = 0'
@@ -43,7 +44,7 @@ def tcp_tp_ann(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
              config(tmp, "tp", "spikingnerf_d", f'layout = "tp", {D_KWARGS}'),
              config(tmp, "ann", "dvgo_ann", D_KWARGS)]
     out = tmp / "cmp.json"
-    result = invoke("compare", *paths, "--json", out)
+    result = invoke("compare", *paths, "--json", out, "-p", "cmos45nm_fp32", "-p", "spikesim_rram")
     assert result.exit_code == 0, result.output
     return {"json": json.loads(out.read_text()), "stdout": result.stdout}
 
@@ -160,7 +161,7 @@ def test_summarize_chunks_and_ratios() -> None:
     assert summary.time_steps_mean == 2.5 and summary.padding_fraction == 1 - 8 / 14
     assert summary.sparsity == pytest.approx(6 * 39 / (14 * 39))
     assert summarize_chunks([]) is None
-    assert ratios_against_first([{"a": 2.0, "b": 0.0}, {"a": 3.0, "b": 1.0}]) == [
-        {"a": 1.0, "b": None}, {"a": 1.5, "b": None}]
+    assert [ratio(v, 2.0) for v in (2.0, 3.0)] == [1.0, 1.5]
+    assert ratio(1.0, 0.0) is None and ratio(None, 1.0) is None and ratio(1.0, float("inf")) is None
     cleaned = json_safe({"psnr": float("inf"), "x": [1.0, float("nan")], "n": 3})
     assert cleaned == {"psnr": None, "x": [1.0, None], "n": 3}

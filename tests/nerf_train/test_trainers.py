@@ -15,7 +15,7 @@ from snnprof.data.synthetic_scene import SceneSpec, write_blender_scene
 from snnprof.errors import ConfigError
 from snnprof.reference_impls.harness import COUNT_FILE, MODEL_FILE, TrainOptions, read_metrics, run_training
 from snnprof.reference_impls.training import list_trainers
-from snnprof.runner import build_model
+from snnprof.workload import build_model
 
 from .conftest import TINY, tiny_config
 
@@ -43,7 +43,7 @@ def test_tiny_run_evaluates_saves_pngs_and_counts(tmp_path: Path, key: str) -> N
     count = json.loads((out / COUNT_FILE).read_text())
     assert count["schema"] == "snnprof.profile/1" and res.count is not None
     if key not in ("spikingnerf_t", "tensorf_ann"):  # TensoRF's alpha mask of an untrained density is empty
-        assert res.count.totals.dense_macs > 0
+        assert res.count.result.totals.dense_macs > 0
     model = build_model(load_config(config))
     model.load_state_dict(torch.load(out / MODEL_FILE, weights_only=True))
 
@@ -80,7 +80,7 @@ def test_resume_repeats_the_uninterrupted_run(tmp_path: Path, key: str) -> None:
 
 def test_compare_scores_the_trained_checkpoint_like_the_loop(tmp_path: Path) -> None:
     """``snnprof compare``'s PSNR/SSIM hook on the ``blender`` reader equals the loop's last evaluation."""
-    from snnprof.compare import run_config
+    from snnprof.pipeline import run_config
 
     out = tmp_path / "run"
     run_training(tiny_config(tmp_path, "spikingnerf_d"), TrainOptions(out=out, threads=1, count=False))
@@ -91,7 +91,7 @@ def test_compare_scores_the_trained_checkpoint_like_the_loop(tmp_path: Path) -> 
     checkpoint = (out / MODEL_FILE).as_posix()
     cmp.write_text(f'[model]\nname = "spikingnerf_d"\nkwargs = {{ {kwargs} }}\ncheckpoint = "{checkpoint}"\n'
                    f'[input]\nsource = "dataset"\npath = "{root.as_posix()}"\nreader = "blender"\nbatch_size = 2\n')
-    run = run_config(load_config(cmp), ["cmos45nm_fp32"])
+    run = run_config(load_config(cmp), ["cmos45nm_fp32"], side_by_side=True)
     assert run.quality["psnr"] == pytest.approx(final["psnr"], abs=1e-6)
     assert run.quality["ssim"] == pytest.approx(final["ssim"], abs=1e-6)
 

@@ -9,14 +9,15 @@ import pytest
 from snnprof import estimate_energy
 from snnprof.reports import charts
 from snnprof.reports.build import build_report
-from snnprof.reports.model import NeuronLayer, ReportInput
+from snnprof.reports.model import NeuronLayer
 from snnprof.reports.svg import CHAR_PX, Chart, Rect, Text, fit_label, nice_ticks
+from snnprof.run import Run
 from tests.reports.test_model import REPRO, hand_result
 
 
 def report_of(*results, labels=None, profiles=("cmos45nm_fp32", "cmos45nm_fp32_mem", "loihi", "spikesim_rram")):
     labels = labels or [r.model for r in results]
-    entries = [ReportInput(r, {p: estimate_energy(r, p) for p in profiles}, label)
+    entries = [Run(label, r, {p: estimate_energy(r, p) for p in profiles})
                for r, label in zip(results, labels, strict=True)]
     return build_report(entries, REPRO)
 

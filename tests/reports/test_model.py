@@ -9,19 +9,20 @@ import pytest
 
 from snnprof import estimate_energy
 from snnprof.counting.results import LayerRecord, ProfileResult, Totals
+from snnprof.energy.measured import load_measured, parse_measured
 from snnprof.errors import ConfigError
 from snnprof.reports.build import Reproducibility, build_report
-from snnprof.reports.measured import load_measured, parse_measured
-from snnprof.reports.model import ReportInput, energy_summary
+from snnprof.reports.model import energy_summary
+from snnprof.run import Run
 from tests.reports.conftest import DENSE_MACS_PER_SAMPLE, B, measured
 
 REPRO = Reproducibility(command="snnprof report x.toml", date="2025-01-02 03:04:05 UTC", versions={"torch": "x"},
                         device="CPU", platform="test")
 
 
-def entry(result: ProfileResult, label: str, profiles=("cmos45nm_fp32", "loihi"), **kw) -> ReportInput:
+def entry(result: ProfileResult, label: str, profiles=("cmos45nm_fp32", "loihi"), **kw) -> Run:
     energies = {p: estimate_energy(result, p) for p in profiles}
-    return ReportInput(result=result, energies=energies, label=label, **kw)
+    return Run(label, result, energies, **kw)
 
 
 def hand_result() -> ProfileResult:
@@ -94,7 +95,7 @@ def test_comparison_ratios_against_the_first(snn_result, ann_result):
     assert dense.ratios == (1.0, DENSE_MACS_PER_SAMPLE / (snn_result.totals.dense_macs / B))
     assert rows["macs"].ratios == (None, None)  # the SNN (reference) has no dense-input MACs
     assert rows["sops"].ratios == (1.0, 0.0)
-    cmos = rows["energy:cmos45nm_fp32"]
+    cmos = rows["energy_pj.cmos45nm_fp32"]
     snn_pj = estimate_energy(snn_result, "cmos45nm_fp32").per_sample_pj
     assert cmos.values[0] == pytest.approx(snn_pj)
     assert cmos.ratios[1] == pytest.approx(4.6 * DENSE_MACS_PER_SAMPLE / snn_pj)
@@ -108,9 +109,9 @@ def test_snn_ann_ratio_per_profile_and_measured(snn_result, ann_result):
     ratios = {r.profile: r for r in report.snn_ann}
     snn_pj = estimate_energy(snn_result, "cmos45nm_fp32").per_sample_pj
     assert ratios["cmos45nm_fp32"].ratio == pytest.approx(snn_pj / (4.6 * DENSE_MACS_PER_SAMPLE))
-    assert ratios["loihi"].ann_pj == 0.0 and ratios["loihi"].ratio is None  # loihi prices no MACs
+    assert ratios["loihi"].baseline_pj == 0.0 and ratios["loihi"].ratio is None  # loihi prices no MACs
     assert ratios["measured"].ratio == pytest.approx(0.4)
-    assert ratios["measured"].snn_pj == pytest.approx(0.002e12)
+    assert ratios["measured"].subject_pj == pytest.approx(0.002e12)
     assert {r.key for r in report.comparison} >= {"measured"}
 
 
@@ -132,7 +133,8 @@ def test_different_seeds_are_noted():
     r1, r2 = hand_result(), hand_result()
     r2 = dataclasses.replace(r2, config={"input": {"seed": 4}})
     report = build_report([entry(r1, "x", profiles=()), entry(r2, "y", profiles=())], REPRO)
-    assert len(report.notes) == 1 and "x: 3, y: 4" in report.notes[0]
+    assert len(report.notes) == 1 and "different input seeds" in report.notes[0]
+    assert "seed 3" in report.notes[0] and "seed 4" in report.notes[0]
 
 
 def test_provenance_once_per_profile(snn_result, ann_result):
@@ -143,9 +145,8 @@ def test_provenance_once_per_profile(snn_result, ann_result):
     assert "Horowitz" in cmos.source and ("doi", "10.1109/ISSCC.2014.6757323") in cmos.links
 
 
-def test_energy_summary_from_result_or_dict_is_the_same(snn_result):
+def test_energy_summary_is_per_sample(snn_result):
     energy = estimate_energy(snn_result, "loihi")
-    assert energy_summary("loihi", energy, B) == energy_summary("loihi", energy.to_dict(), B)
     summary = energy_summary("loihi", energy, B)
     assert summary.by_term_pj == {k: v / B for k, v in energy.by_term_pj.items()}
     assert summary.total_pj == energy.total_pj and summary.fidelity == "simulated"

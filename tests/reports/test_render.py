@@ -15,10 +15,10 @@ from markupsafe import escape
 import snnprof.io
 from snnprof import estimate_energy
 from snnprof.config import parse_config
+from snnprof.pipeline import run_config
 from snnprof.reports import build_html, render_report
 from snnprof.reports import render as render_mod
 from snnprof.reports.conventions import COUNTING_CONVENTIONS, ELEMENTWISE_OPS, INPUT_KINDS_NOTE
-from snnprof.runner import run_count
 from tests.reports.conftest import DATE, PROFILES, XSS, measured
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,7 +136,7 @@ def test_zoo_model_report_under_3_mb(tmp_path):
     text = (REPO / "configs" / "ottt_vgg11_ws.toml").read_text(encoding="utf-8")
     text = text.replace("batch_size = 8", "batch_size = 1")
     cfg = parse_config(text, REPO / "configs" / "ottt_vgg11_ws.toml")
-    result = run_count(cfg)
+    result = run_config(cfg)
     out = render_report(result, tmp_path / "reports" / "ottt.html", labels=["ottt_vgg11_ws"], config_texts=[text])
     size = out.stat().st_size
     assert 20_000 < size < 3 * 1024 * 1024

@@ -12,7 +12,7 @@ from torch import nn
 from snnprof.config import load_config
 from snnprof.models import create_model, get_entry, list_models
 from snnprof.models.stereospike import StereoSpike, StereoSpikeANN, encoder_sizes, make_inputs, run
-from snnprof.runner import run_count
+from snnprof.pipeline import run_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 H, W = 260, 346
@@ -74,7 +74,8 @@ def test_encoder_sizes() -> None:
 @pytest.fixture(scope="module")
 def counted() -> dict[str, object]:
     """Count the three shipped configs at the published resolution (batch 1) once."""
-    return {name: run_count(load_config(CONFIGS / f"{name}.toml")) for name in ("stereospike", "stereospike_ann")}
+    names = ("stereospike", "stereospike_ann")
+    return {name: run_config(load_config(CONFIGS / f"{name}.toml")).result for name in names}
 
 
 @pytest.mark.parametrize("name", ["stereospike", "stereospike_ann"])

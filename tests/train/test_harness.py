@@ -127,7 +127,7 @@ def test_files_metrics_and_count(tmp_path: Path, fake: None) -> None:
     assert set(count["energy"]) == {"cmos45nm_fp32", "loihi"}
     assert count["config"]["model"]["checkpoint"] == str(out / MODEL_FILE)
     assert count["time_steps"] == 2 and count["batch_size"] == 2
-    assert res.count is not None and res.count.totals.neurons > 0
+    assert res.count is not None and res.count.result.totals.neurons > 0
     assert not torch.are_deterministic_algorithms_enabled()  # global flags restored
 
 

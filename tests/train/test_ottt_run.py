@@ -56,10 +56,10 @@ def test_short_ottt_run_learns_well_above_chance(tmp_path: Path) -> None:
     count = json.loads((out / COUNT_FILE).read_text())
     assert count["schema"] == "snnprof.profile/1" and count["batch_size"] == 8 and count["time_steps"] == 2
     assert res.count is not None
-    rates = ottt_firing_rates(res.count)
+    rates = ottt_firing_rates(res.count.result)
     assert len(rates.layers) == 8 and 0.0 < rates.total_spike_rate < 1.0
     # The trained model's per-layer rates are the counted ones.
-    assert rates.layers[0].rate == res.count.layer("features.1").firing_rate
+    assert rates.layers[0].rate == res.count.result.layer("features.1").firing_rate
 
 
 @pytest.mark.parametrize("model", ["ottt_vgg11_ws", "ottt_vgg11f_ws"])

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from snnprof.counting.sample_stats import SampleStats, Spread
+from snnprof.energy.estimate import EnergyResult
+from snnprof.energy.profiles import load_profile
 
 __all__ = ["ACTIVITY_TERMS", "energy_spreads", "profile_weights"]
 
@@ -29,8 +30,6 @@ def profile_weights(profile: str) -> tuple[str, tuple[float, float, float]]:
     Raises:
         ProfileFileError: an unknown or invalid profile.
     """
-    from snnprof.energy import load_profile
-
     prof = load_profile(profile)
     if prof.model != "per_event":
         return prof.name, (0.0, 0.0, 0.0)
@@ -38,19 +37,19 @@ def profile_weights(profile: str) -> tuple[str, tuple[float, float, float]]:
     return prof.name, (float(prices.get("mac", 0.0)), float(prices.get("ac", 0.0)), float(prices.get("spike", 0.0)))
 
 
-def energy_spreads(stats: SampleStats, energies: Mapping[str, Mapping[str, Any]],
+def energy_spreads(stats: SampleStats, energies: Mapping[str, EnergyResult],
                    weights: Mapping[str, Sequence[float]]) -> dict[str, Spread]:
     """Per-sample energy spread per profile (see the module docstring).
 
     Args:
         stats: the run's sample statistics (with a projection per profile name).
-        energies: ``{profile name: EnergyResult.to_dict()}`` of the run (``by_term_pj`` is used).
+        energies: ``{profile name: EnergyResult}`` of the run (``by_term_pj`` is used).
         weights: ``{profile name: (pJ/MAC, pJ/SOP, pJ/spike)}``.
     """
     out: dict[str, Spread] = {}
     if not stats.n:
         return out
     for name, energy in energies.items():
-        fixed = math.fsum(v for k, v in energy["by_term_pj"].items() if k not in ACTIVITY_TERMS)
+        fixed = math.fsum(v for k, v in energy.by_term_pj.items() if k not in ACTIVITY_TERMS)
         out[name] = stats.linear(weights[name], fixed / stats.n, projection=name if name in stats.projections else None)
     return out

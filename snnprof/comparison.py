@@ -1,0 +1,319 @@
+"""The comparison of several runs: metrics side by side, ratios against the first, energy verdicts (pure).
+
+One model serves every comparison view: ``snnprof compare`` (terminal and ``--json``) and the HTML
+comparison of ``snnprof report A B``. :func:`compare_runs` turns priced :class:`~snnprof.run.Run`
+objects into a :class:`Comparison`:
+
+* :class:`Metric` rows: one per compared quantity (per-sample counts, firing rates, energy per
+  profile, render statistics, quality, wall time), with ``value / value of the first run``;
+  quantities no run has are left out;
+* :class:`EnergyVerdict` entries: the first run against each other run on every profile
+  (``ratio = E_first / E_other``, ``reduction_pct = (1 - ratio) * 100``), and every SNN against every
+  ANN (``ratio = E_snn / E_ann``);
+* notes that qualify the comparison (runs that did not see the same inputs).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from snnprof.run import Run, json_safe
+
+__all__ = ["SCHEMA", "Comparison", "EnergyVerdict", "Metric", "compare_runs", "ratio"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = "snnprof.compare/1"
+MEASURED = "measured"
+
+
+def ratio(value: float | None, reference: float | None) -> float | None:
+    """``value / reference``; ``None`` when either is missing, the reference is 0 or not finite."""
+    if value is None or reference is None or reference == 0 or not math.isfinite(reference):
+        return None
+    return float(value) / float(reference)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One compared quantity across the runs, with ratios against the first run.
+
+    Attributes:
+        key: metric key (``macs``, ``energy_pj.<profile>``, ``fr:<layer>``, ``measured`` ...).
+        label: human-readable name.
+        unit: ``count``, ``rate`` (0..1), ``energy`` (pJ per sample), ``steps``, ``seconds``,
+            ``db`` or ``plain``.
+        values: the quantity per run (``None`` where it does not apply).
+        ratios: ``value / first value`` per run (``None`` when either is missing or the first is 0).
+    """
+
+    key: str
+    label: str
+    unit: str
+    values: tuple[float | None, ...]
+    ratios: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class EnergyVerdict:
+    """The energy of one run against another on one profile (or the measured GPU energy).
+
+    Attributes:
+        profile: hardware profile name, or ``measured``.
+        subject: label of the run judged (the first run, or the SNN).
+        baseline: label of the run it is judged against (another run, or the ANN).
+        subject_pj: per-sample energy of the subject in pJ.
+        baseline_pj: per-sample energy of the baseline in pJ.
+        ratio: ``subject_pj / baseline_pj`` (``None`` when undefined).
+    """
+
+    profile: str
+    subject: str
+    baseline: str
+    subject_pj: float
+    baseline_pj: float
+    ratio: float | None
+
+    @property
+    def reduction_pct(self) -> float | None:
+        """How much less energy the subject uses, in % (negative: more)."""
+        return None if self.ratio is None else (1.0 - self.ratio) * 100.0
+
+
+@dataclass
+class Comparison:
+    """Several runs compared against the first.
+
+    Attributes:
+        runs: the runs, in the given order (the first is the reference).
+        profiles: hardware profiles priced for every run, in order.
+        metrics: every compared quantity that applies to at least one run.
+        reductions: the first run against each other run, per profile (and measured energy).
+        snn_ann: every SNN against every ANN, per profile (and measured energy).
+        notes: remarks that qualify the comparison (e.g. runs on different inputs).
+    """
+
+    runs: list[Run]
+    profiles: list[str]
+    metrics: list[Metric] = field(default_factory=list)
+    reductions: list[EnergyVerdict] = field(default_factory=list)
+    snn_ann: list[EnergyVerdict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        """The runs' labels."""
+        return [run.label for run in self.runs]
+
+    def metric(self, key: str) -> Metric | None:
+        """The metric ``key`` (``None`` when no run has it)."""
+        return next((m for m in self.metrics if m.key == key), None)
+
+    def neuron_layers(self) -> list[str]:
+        """Names of every neuron layer of any run, in first-seen order."""
+        names: dict[str, None] = {}
+        for run in self.runs:
+            names.update(dict.fromkeys(run.firing_rates()))
+        return list(names)
+
+    def ratios(self) -> dict[str, dict[str, float | None]]:
+        """Per run label: ``metric key -> value / first value``."""
+        return {run.label: {m.key: m.ratios[i] for m in self.metrics} for i, run in enumerate(self.runs)}
+
+    def energy_reduction_pct(self) -> dict[str, dict[str, float | None]]:
+        """Per profile: how much less energy (%) the first run uses than each other run."""
+        out: dict[str, dict[str, float | None]] = {}
+        for verdict in self.reductions:
+            out.setdefault(verdict.profile, {})[verdict.baseline] = verdict.reduction_pct
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (schema ``snnprof.compare/1``); non-finite numbers are ``null``."""
+        return json_safe({
+            "schema": SCHEMA, "profiles": list(self.profiles), "configs": [r.config_path for r in self.runs],
+            "reference": self.runs[0].label if self.runs else None,
+            "runs": [r.summary_dict() for r in self.runs],
+            "ratios": self.ratios(), "energy_reduction_pct": self.energy_reduction_pct(),
+            "snn_ann": [_verdict_dict(v) for v in self.snn_ann], "warnings": list(self.notes),
+        })
+
+
+def _verdict_dict(verdict: EnergyVerdict) -> dict[str, Any]:
+    return {"profile": verdict.profile, "snn": verdict.subject, "ann": verdict.baseline,
+            "snn_pj": verdict.subject_pj, "ann_pj": verdict.baseline_pj, "ratio": verdict.ratio}
+
+
+# --------------------------------------------------------------------------- metrics
+
+Getter = Callable[[Run], float | None]
+
+#: Per-sample counts compared across runs: ``(key, label)``.
+COUNT_METRICS: tuple[tuple[str, str], ...] = (
+    ("macs", "MACs (dense input)"),
+    ("dense_macs", "dense MACs (ANN view)"),
+    ("sops", "SOPs (exact)"),
+    ("sops_rate", "SOPs (rate estimate)"),
+    ("flops", "FLOPs"),
+    ("spikes", "spikes"),
+    ("neuron_updates", "neuron updates"),
+)
+
+
+def _render(attr: str) -> Getter:
+    def get(run: Run) -> float | None:
+        value = getattr(run.render, attr) if run.render is not None else None
+        return None if value is None else float(value)
+
+    return get
+
+
+def _per_sample(key: str) -> Getter:
+    return lambda run: float(run.result.per_sample[key])
+
+
+def _firing_rate(run: Run) -> float | None:
+    totals = run.result.totals
+    return totals.firing_rate if totals.neuron_updates else None
+
+
+def _points(run: Run) -> float | None:
+    return run.render.points / max(run.result.batch_size, 1) if run.render is not None else None
+
+
+def _metric_specs(runs: Sequence[Run], profiles: Sequence[str]) -> list[tuple[str, str, str, Getter]]:
+    """``(key, label, unit, getter)`` of every metric, in display order."""
+    specs: list[tuple[str, str, str, Getter]] = [
+        ("params", "parameters", "count", lambda r: float(r.result.totals.params)),
+        ("time_steps_mean", "T per chunk (mean)", "steps", _render("time_steps_mean")),
+        ("time_steps_max", "T per chunk (max)", "steps", _render("time_steps_max")),
+        ("batch_mean", "B per chunk (mean)", "steps", _render("batch_mean")),
+        ("batch_max", "B per chunk (max)", "steps", _render("batch_max")),
+        ("padding_fraction", "padding", "rate", _render("padding_fraction")),
+        ("points", "valid points per sample", "count", _points),
+    ]
+    specs += [(key, label, "count", _per_sample(key)) for key, label in COUNT_METRICS]
+    specs.append(("firing_rate", "mean firing rate", "rate", _firing_rate))
+    names: dict[str, None] = {}
+    for run in runs:
+        names.update(dict.fromkeys(run.firing_rates()))
+    specs += [(f"fr:{n}", f"firing rate {n}", "rate", lambda r, n=n: r.firing_rates().get(n)) for n in names]
+    specs += [(f"energy_pj.{p}", f"energy · {p}", "energy", lambda r, p=p: r.energy_pj(p)) for p in profiles]
+    specs += [
+        (MEASURED, "energy · GPU (measured)", "energy", lambda r: r.measured.per_sample_pj if r.measured else None),
+        ("psnr", "PSNR (dB)", "db", lambda r: r.quality.get("psnr")),
+        ("ssim", "SSIM", "plain", lambda r: r.quality.get("ssim")),
+        ("wall_s", "wall time (s)", "seconds", lambda r: r.wall_s),
+    ]
+    return specs
+
+
+def _metrics(runs: Sequence[Run], profiles: Sequence[str]) -> list[Metric]:
+    """Every metric that applies to at least one run."""
+    out = []
+    for key, label, unit, get in _metric_specs(runs, profiles):
+        values = tuple(get(run) for run in runs)
+        if all(v is None for v in values):
+            continue
+        ratios = tuple(ratio(v, values[0]) for v in values)
+        out.append(Metric(key, label, unit, values, ratios))
+    return out
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def _energies(run: Run, profiles: Sequence[str]) -> list[tuple[str, float | None]]:
+    """``(profile, per-sample pJ)`` on every profile, then the measured energy."""
+    pairs = [(p, run.energy_pj(p)) for p in profiles]
+    return pairs + [(MEASURED, run.measured.per_sample_pj if run.measured else None)]
+
+
+def verdict(profile: str, subject: Run, baseline: Run, profiles: Sequence[str]) -> EnergyVerdict | None:
+    """The subject's energy against the baseline's on ``profile`` (``None`` when either lacks it)."""
+    s = dict(_energies(subject, profiles)).get(profile)
+    b = dict(_energies(baseline, profiles)).get(profile)
+    if s is None or b is None:
+        return None
+    return EnergyVerdict(profile, subject.label, baseline.label, s, b, ratio(s, b))
+
+
+def _reductions(runs: Sequence[Run], profiles: Sequence[str]) -> list[EnergyVerdict]:
+    out = []
+    for profile in [*profiles, MEASURED]:
+        for other in runs[1:]:
+            found = verdict(profile, runs[0], other, profiles)
+            if found is not None:
+                out.append(found)
+    return out
+
+
+def _snn_ann(runs: Sequence[Run], profiles: Sequence[str]) -> list[EnergyVerdict]:
+    out = []
+    for ann in (r for r in runs if r.is_ann):
+        for snn in (r for r in runs if not r.is_ann):
+            for profile in [*profiles, MEASURED]:
+                found = verdict(profile, snn, ann, profiles)
+                if found is not None:
+                    out.append(found)
+    return out
+
+
+# --------------------------------------------------------------------------- notes
+
+_INPUT_KEYS: tuple[str, ...] = ("source", "batch_size", "time_steps", "seed", "kwargs", "path", "reader")
+
+
+def _input_signature(run: Run) -> dict[str, Any] | None:
+    """The parts of a run's config that decide its inputs (``None`` without a config)."""
+    inp = run.result.config.get("input")
+    if not isinstance(inp, Mapping):
+        return None
+    return {k: inp.get(k) for k in _INPUT_KEYS}
+
+
+def input_notes(runs: Sequence[Run]) -> list[str]:
+    """A note for every run whose ``[input]`` differs from the first run's."""
+    first = _input_signature(runs[0]) if runs else None
+    if first is None:
+        return []
+    out = []
+    for run in runs[1:]:
+        other = _input_signature(run)
+        if other is not None and other != first:
+            what = "different input seeds" if {**other, "seed": first["seed"]} == first else "a different [input]"
+            out.append(f"{run.label} has {what} than {runs[0].label} ({_describe(first)} vs {_describe(other)}); "
+                       "the runs did not see the same inputs")
+    return out
+
+
+def _describe(signature: Mapping[str, Any]) -> str:
+    return f"seed {signature.get('seed')}, batch {signature.get('batch_size')}, T {signature.get('time_steps')}"
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def compare_runs(runs: Sequence[Run], profiles: Sequence[str] | None = None,
+                 notes: Sequence[str] = ()) -> Comparison:
+    """Compare priced runs against the first one.
+
+    Args:
+        runs: one or more runs (the first is the reference).
+        profiles: profiles to compare on (default: every profile any run was priced on, in order).
+        notes: extra remarks to carry (e.g. from the caller).
+
+    Returns:
+        The :class:`Comparison`.
+    """
+    runs = list(runs)
+    if profiles is None:
+        profiles = list(dict.fromkeys(p for run in runs for p in run.profiles))
+    return Comparison(
+        runs=runs, profiles=list(profiles), metrics=_metrics(runs, profiles),
+        reductions=_reductions(runs, profiles), snn_ann=_snn_ann(runs, profiles),
+        notes=[*notes, *input_notes(runs)],
+    )

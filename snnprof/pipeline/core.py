@@ -1,0 +1,123 @@
+"""Run one config: build its workload, profile one batch, price it once (what ``snnprof count`` does).
+
+:func:`run_config` is the single path from a validated config to a priced :class:`~snnprof.run.Run`;
+``count``, ``report``, ``compare`` and ``measure`` call it. :func:`profile_model` is its second half,
+for callers that already hold the model and inputs (``train``'s final count of the trained model).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from snnprof.config import RunConfig, check_profiles
+from snnprof.energy import price
+from snnprof.run import Run, summarize_chunks
+from snnprof.workload import make_profiler, model_inputs, prepare_model, run_model
+
+__all__ = ["choose_profiles", "profile_model", "record_config", "run_config"]
+
+logger = logging.getLogger(__name__)
+
+_SSIM_WINDOW = 11
+
+
+def choose_profiles(cfg: RunConfig, profiles: Sequence[str] | None) -> tuple[str, ...]:
+    """The profiles to price: ``profiles`` (CLI ``--profile``, validated) or the config's ``[energy]``."""
+    if profiles is None:
+        return tuple(cfg.energy.profiles)
+    return check_profiles(list(profiles), cfg.path, "--profile")
+
+
+def record_config(cfg: RunConfig, carried: dict[str, Any], profiles: Sequence[str]) -> dict[str, Any]:
+    """The config dict a result records: the resolved config, extras the run added, the profiles priced."""
+    config = cfg.to_dict()
+    config.update({k: v for k, v in carried.items() if k not in config})
+    config["energy"]["profiles"] = list(profiles)
+    return config
+
+
+def profile_model(cfg: RunConfig, model: nn.Module, inputs: Any, profiles: Sequence[str], *,
+                  label: str | None = None, **profiler_options: Any) -> Run:
+    """Profile one batch of ``inputs`` through ``model`` with the config's options and price it.
+
+    Args:
+        cfg: the validated config (counting options, time steps, runner).
+        model: the model (built by :func:`~snnprof.workload.prepare_model`, or trained in memory).
+        inputs: the runner's inputs of one batch.
+        profiles: validated hardware profiles (names or paths).
+        label: the run's name (default: the config file's stem).
+        profiler_options: replace profiler options (e.g. ``batch_size=None`` to infer it).
+
+    Returns:
+        The priced run.
+
+    Raises:
+        ConfigError: the model rejects the inputs.
+        UncountedOpsError: ``count.strict`` and something ran without a rule.
+    """
+    profiler = make_profiler(cfg, model, **profiler_options)
+    with torch.no_grad(), profiler:
+        run_model(cfg, model, inputs)
+    result = profiler.result()
+    result.config = record_config(cfg, result.config, profiles)
+    energy = price(result, profiles)
+    logger.debug("counted %s on %d profile(s)", cfg.model.name, len(energy))
+    return Run(label or cfg.path.stem, result, energy, config_text=cfg.text, config_path=str(cfg.path))
+
+
+def _quality(cfg: RunConfig, pred: Any, targets: Any) -> tuple[dict[str, float], str]:
+    """PSNR/SSIM of a rendered output against ground-truth images, or why they are unavailable."""
+    from snnprof.models.nerf_metrics import psnr, ssim
+
+    if cfg.model.checkpoint is None:
+        return {}, "no [model] checkpoint (untrained weights)"
+    if not isinstance(targets, torch.Tensor):
+        return {}, "the inputs carry no ground truth (synthetic source)"
+    if not isinstance(pred, torch.Tensor) or pred.shape != targets.shape or pred.shape[-1] != 3:
+        return {}, "the model output is not an RGB image shaped like the targets"
+    pred, targets = pred.detach().float().cpu().clamp(0, 1), targets.detach().float().cpu()
+    out = {"psnr": psnr(pred, targets)}
+    if min(pred.shape[-3], pred.shape[-2]) >= _SSIM_WINDOW:
+        out["ssim"] = ssim(pred, targets)
+    return out, ""
+
+
+def run_config(cfg: RunConfig, profiles: Sequence[str] | None = None, *, label: str | None = None,
+               side_by_side: bool = False) -> Run:
+    """Build the config's model and inputs, profile one batch, price it on every profile.
+
+    Args:
+        cfg: a validated config.
+        profiles: hardware profiles replacing ``cfg.energy.profiles`` (CLI ``--profile``).
+        label: the run's name (default: the config file's stem).
+        side_by_side: also time one unprofiled run first and collect what a comparison shows
+            (render statistics of NeRF models, PSNR/SSIM when a checkpoint and ground truth exist).
+
+    Returns:
+        The priced run.
+
+    Raises:
+        ConfigError: bad kwargs, checkpoint, overrides, dataset or inputs; unknown ``profiles``.
+        UncountedOpsError: ``count.strict`` and something ran without a rule.
+        ProfileFileError: an invalid hardware-profile file.
+    """
+    chosen = choose_profiles(cfg, profiles)
+    model = prepare_model(cfg)
+    inputs, targets = model_inputs(cfg, model)
+    if not side_by_side:
+        return profile_model(cfg, model, inputs, chosen, label=label)
+    with torch.no_grad():
+        start = time.perf_counter()
+        pred = run_model(cfg, model, inputs)
+        wall = time.perf_counter() - start
+    render = summarize_chunks(list(getattr(model, "last_render_stats", None) or []))
+    quality, note = _quality(cfg, pred, targets)
+    run = profile_model(cfg, model, inputs, chosen, label=label)
+    run.render, run.quality, run.quality_note, run.wall_s = render, quality, note, wall
+    return run

@@ -14,8 +14,7 @@ from snnprof.energy import EnergyResult, estimate_energy, list_profiles, load_pr
 from snnprof.errors import ConfigError, ProfileFileError, SnnprofError, UncountedOpsError
 from snnprof.models import create_model, list_models, register_model
 from snnprof.reports import render_report
-
-__version__ = "0.1.0"
+from snnprof.version import __version__
 
 __all__ = [
     "ConfigError",

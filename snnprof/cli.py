@@ -37,7 +37,7 @@ _err = err_console
 def _version(value: bool) -> None:
     """Eager ``--version`` callback."""
     if value:
-        from snnprof import __version__
+        from snnprof.version import __version__
 
         _out.print(f"snnprof {__version__}", highlight=False)
         raise typer.Exit()

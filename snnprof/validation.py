@@ -195,7 +195,7 @@ def first_error(model: type[BaseModel], err: ValidationError, prefix: str = "") 
         what = "table" if not prefix and len(loc) == 1 and isinstance(error.get("input"), dict) else "key"
         return key, f"unknown {what}; allowed: {', '.join(allowed)}" if allowed else f"unknown {what}"
     if error["type"] == "missing":
-        return key, "required table missing" if _is_table(model, loc) else "required key missing"
+        return key, "required key missing: expected a table" if _is_table(model, loc) else "required key missing"
     expected = _expected(error)
     if error["type"] in ("value_error", "assertion_error"):
         return key, expected if expected.startswith("expected") else f"expected {expected}"

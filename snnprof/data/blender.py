@@ -1,6 +1,6 @@
 """Reader of the Blender / Synthetic-NeRF layout (``nerf_synthetic/<scene>``), rays and ray batches.
 
-Layout (``seed_models.md`` §1.7)::
+Layout (``docs/seed_models.md`` §1.7)::
 
     <scene>/transforms_{train,val,test}.json   {"camera_angle_x": fov_x [rad],
                                                 "frames": [{"file_path": "./train/r_0", "transform_matrix": 4x4}]}
@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from snnprof.data import register_reader
+from snnprof.data.cameras import camera_rays
 from snnprof.errors import ConfigError
 from snnprof.io import atomic_write_bytes
-from snnprof.models.nerf_scene import camera_rays
 
 __all__ = [
     "FAR",

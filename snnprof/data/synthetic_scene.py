@@ -1,6 +1,6 @@
 """A deterministic synthetic NeRF scene written in the Blender / Synthetic-NeRF layout.
 
-The stand-in of ``seed_models.md`` §1.7 for ``nerf_synthetic/lego``: a few coloured boxes and spheres
+The stand-in of ``docs/seed_models.md`` §1.7 for ``nerf_synthetic/lego``: a few coloured boxes and spheres
 on a base plate inside ``[-1, 1]^3`` (the zoo models' default bounding box), Lambertian shading under
 one fixed light plus ambient light (view independent, so a radiance field represents it exactly),
 rendered **analytically**: exact ray-box (slab) and ray-sphere intersections, nearest hit wins,
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snnprof.models.nerf_scene import CAMERA_ANGLE_X, pose_spherical
+from snnprof.data.cameras import CAMERA_ANGLE_X, pose_spherical
 
 __all__ = [
     "LIGHT_DIR",

@@ -1,4 +1,4 @@
-"""The GPU energy measurement protocol (``energy_reference.md`` §1.5) as pure orchestration.
+"""The GPU energy measurement protocol (``docs/energy_reference.md`` §1.5) as pure orchestration.
 
 Inputs: an :class:`~snnprof.energy.meter.EnergyMeter` (backend, clock, sync), a workload callable
 (one iteration) and a ``sleep`` function. Steps: GPU metadata and warnings (MIG, other processes)

@@ -93,12 +93,19 @@ class MeasureReport:
                 "fidelity": energy.provenance.get("fidelity"), "source": energy.provenance.get("source"),
                 "warnings": list(energy.warnings)}
 
+    def _headline(self) -> dict[str, Any]:
+        """The keys ``snnprof report --measured`` reads: energy per sample (J), GPU name, method."""
+        stats = self.measured.summary().get("energy_per_sample_j")
+        joules = None if stats is None else {"mean": stats.mean, "std": stats.std}
+        method = ", ".join(self.measured.methods) or self.method_requested
+        return {"joules_per_sample": joules, "gpu_name": self.measured.gpu.name, "method": method}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (schema ``snnprof.measure/1``)."""
         check = self.cross_check()
         keys = ("energy_per_sample_j", "dynamic_per_sample_j")
         return {
-            "schema": SCHEMA, "status": self.status, "model": self.model, "mode": self.mode,
+            "schema": SCHEMA, "status": self.status, **self._headline(), "model": self.model, "mode": self.mode,
             "batch_size": self.batch_size, "time_steps": self.time_steps, "cuda_device": self.cuda_device,
             "method_requested": self.method_requested, "config": self.config, "measured": self.measured.to_dict(),
             "estimated": {name: self._estimate_dict(e) for name, e in self.estimated.items()},

@@ -15,9 +15,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, field_validator
 
 from snnprof.errors import ConfigError
+from snnprof.validation import NonNegativeFloat, StrictModel, describe, validate
 
 __all__ = ["MeasuredEnergy", "load_measured", "parse_measured"]
 
@@ -55,34 +58,28 @@ class MeasuredEnergy:
         return self.joules_per_sample * 1e12
 
 
-def _number(value: Any, source: str, key: str) -> float:
-    """A finite, non-negative number (``bool`` is not a number)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ConfigError(source, key, f"expected a non-negative number of joules, got {value!r}")
-    return float(value)
+class _Joules(StrictModel):
+    mean: NonNegativeFloat
+    std: NonNegativeFloat | None = None
 
 
-def _string(data: Mapping[str, Any], source: str, key: str) -> str:
-    """A required non-empty string."""
-    value = data.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(source, key, f"expected a non-empty string, got {value!r}")
-    return value
+class MeasuredFile(StrictModel):
+    """The keys of a measured-energy object that a report needs (others are kept as details)."""
 
+    model_config = ConfigDict(extra="ignore")
 
-def _joules(data: Mapping[str, Any], source: str) -> tuple[float, float | None]:
-    """Mean and std of ``joules_per_sample`` (a number, or a table with ``mean`` and optional ``std``)."""
-    key = "joules_per_sample"
-    if key not in data:
-        raise ConfigError(source, key, "required key missing: expected {mean, std} in joules per sample")
-    value = data[key]
-    if isinstance(value, Mapping):
-        if "mean" not in value:
-            raise ConfigError(source, f"{key}.mean", "required key missing: expected the mean in joules")
-        std = value.get("std")
-        mean = _number(value["mean"], source, f"{key}.mean")
-        return mean, None if std is None else _number(std, source, f"{key}.std")
-    return _number(value, source, key), None
+    joules_per_sample: _Joules
+    gpu_name: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    method: Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+    @field_validator("joules_per_sample", mode="before")
+    @classmethod
+    def _bare_number(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"expected a non-negative number of joules or {{mean, std}}, got {describe(value)}")
+        return {"mean": float(value)}
 
 
 def _details(data: Mapping[str, Any]) -> dict[str, str]:
@@ -116,12 +113,12 @@ def parse_measured(data: Mapping[str, Any] | MeasuredEnergy, source: str = "<dic
     if not isinstance(data, Mapping):
         got = type(data).__name__
         raise ConfigError(source, "", f"expected a JSON object from `snnprof measure --json`, got {got}")
-    mean, std = _joules(data, source)
+    doc = validate(MeasuredFile, dict(data), path=source)
     return MeasuredEnergy(
-        joules_per_sample=mean,
-        joules_per_sample_std=std,
-        gpu_name=_string(data, source, "gpu_name"),
-        method=_string(data, source, "method"),
+        joules_per_sample=doc.joules_per_sample.mean,
+        joules_per_sample_std=doc.joules_per_sample.std,
+        gpu_name=doc.gpu_name,
+        method=doc.method,
         source=source,
         details=_details(data),
     )

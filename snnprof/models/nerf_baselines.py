@@ -1,4 +1,4 @@
-"""ANN NeRF baselines of the NeRF re-implementation seed (Enigmatisms/NeRF, ``seed_models.md`` §2).
+"""ANN NeRF baselines of the NeRF re-implementation seed (Enigmatisms/NeRF, ``docs/seed_models.md`` §2).
 
 Each model evaluates its MLP at ``samples`` points per ray between ``near`` and ``far`` (bin midpoints,
 no jitter: the render is deterministic) and volume-renders them like the seed's ``NeRF.render``

@@ -3,7 +3,7 @@
 After the masks, a render chunk holds ``M`` valid points, sorted by ray and then by step, with
 ``ray_id [M]`` (ray index inside the chunk) and ``step_id [M]`` (the i-th step along the ray, counted
 before masking). The spiking colour MLP runs on a zero-padded tensor ``[T, B, C]``; where each point
-lands is the layout (``seed_models.md`` §1.2):
+lands is the layout (``docs/seed_models.md`` §1.2):
 
 * **TP** (temporal padding, ``condensing=False``): ``T = max(step_id) - min(step_id) + 1`` and
   ``B = max(ray_id) - min(ray_id) + 1`` over the chunk; a point keeps its true step, so gaps, leading

@@ -5,7 +5,7 @@ primitive is *separable*: its soft occupancy is ``plane(a, b) * line(c)`` for so
 cylinder along z is ``disc(x, y) * interval(z)``. So the same scene initialises DVGO's dense voxel grid
 (sampled occupancy) and TensoRF's vector-matrix factors exactly (one component per primitive).
 
-Cameras follow the Blender / Synthetic-NeRF convention (``seed_models.md`` §1.7): OpenGL camera looking
+Cameras follow the Blender / Synthetic-NeRF convention (``docs/seed_models.md`` §1.7): OpenGL camera looking
 down -z, y up, poses on a sphere of radius 4 at elevation -30 degrees, ``camera_angle_x`` of lego,
 near 2 and far 6. ``make_inputs`` gives the rays of ``batch_size`` views as
 ``{"rays_o", "rays_d", "viewdirs"}``, each ``[V, H, W, 3]``, deterministic in ``seed``.
@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from snnprof.data.cameras import CAMERA_ANGLE_X, camera_rays, pose_spherical
 from snnprof.models.common import model_device, seeded_generator
 
 __all__ = [
@@ -41,8 +42,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Horizontal field of view of the Blender lego views (radians).
-CAMERA_ANGLE_X = 0.6911112070083618
 #: Scene bounding box ``(xyz_min, xyz_max)``.
 SCENE_BOX: tuple[tuple[float, float, float], tuple[float, float, float]] = ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0))
 
@@ -134,46 +133,6 @@ def scene_factors(grid_size: tuple[int, int, int], xyz_min: tuple[float, ...], x
         v, u = torch.meshgrid(coords[a1], coords[a0], indexing="ij")
         out.append((prim.axis, plane_factor(prim, u, v, width), line_factor(prim, coords[prim.axis], width)))
     return out
-
-
-def pose_spherical(azimuth_deg: float, elevation_deg: float, radius: float) -> torch.Tensor:
-    """Camera-to-world matrix ``[4, 4]`` of a camera on a sphere looking at the origin (NeRF convention).
-
-    Args:
-        azimuth_deg: rotation about the world z axis (degrees).
-        elevation_deg: elevation (degrees; negative looks down, as in the Blender test poses).
-        radius: distance to the origin.
-    """
-    trans = torch.eye(4, dtype=torch.float64)
-    trans[2, 3] = radius
-    phi, theta = math.radians(elevation_deg), math.radians(azimuth_deg)
-    rot_phi = torch.tensor([[1, 0, 0, 0], [0, math.cos(phi), -math.sin(phi), 0],
-                            [0, math.sin(phi), math.cos(phi), 0], [0, 0, 0, 1]], dtype=torch.float64)
-    rot_theta = torch.tensor([[math.cos(theta), 0, -math.sin(theta), 0], [0, 1, 0, 0],
-                              [math.sin(theta), 0, math.cos(theta), 0], [0, 0, 0, 1]], dtype=torch.float64)
-    flip = torch.tensor([[-1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=torch.float64)
-    return (flip @ rot_theta @ rot_phi @ trans).float()
-
-
-def camera_rays(c2w: torch.Tensor, height: int, width: int, focal: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rays through pixel centres of a pinhole camera (DVGO ``get_rays``, mode ``center``).
-
-    Args:
-        c2w: camera-to-world ``[4, 4]`` (or ``[3, 4]``).
-        height: H, pixels.
-        width: W, pixels.
-        focal: focal length in pixels.
-
-    Returns:
-        ``(rays_o, rays_d)``, each ``[H, W, 3]``; ``rays_d`` has camera-space z = -1 (not unit).
-    """
-    j, i = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
-                          indexing="ij")
-    dirs = torch.stack([(i + 0.5 - width * 0.5) / focal, -(j + 0.5 - height * 0.5) / focal,
-                        -torch.ones_like(i)], -1)
-    rays_d = (dirs.unsqueeze(-2) * c2w[:3, :3]).sum(-1)
-    rays_o = c2w[:3, 3].expand(rays_d.shape)
-    return rays_o.contiguous(), rays_d
 
 
 def view_poses(views: int, seed: int, radius: float = 4.0, elevation: float = -30.0) -> list[torch.Tensor]:

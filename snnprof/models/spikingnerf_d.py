@@ -1,6 +1,6 @@
 """SpikingNeRF-D (Yao et al., arXiv 2309.10987): DVGO's dense voxel grids with a spiking colour MLP.
 
-Per render chunk of rays (``seed_models.md`` §1.1-1.3, DVGO's ``render_utils``)::
+Per render chunk of rays (``docs/seed_models.md`` §1.1-1.3, DVGO's ``render_utils``)::
 
     sample      uniform steps of stepsize * voxel_size from the bbox entry (near clamp), in-box points
     mask 1      mask_cache (occupancy cache, nearest voxel)

@@ -1,6 +1,6 @@
 """SpikingNeRF-T: TensoRF's vector-matrix (VM) decomposition with a spiking feature MLP and TCP.
 
-Per render chunk (``seed_models.md`` §1.2-1.3, TensoRF ``TensorBase.forward``)::
+Per render chunk (``docs/seed_models.md`` §1.2-1.3, TensoRF ``TensorBase.forward``)::
 
     sample      N = int(|aabb diag| / step) + 1 uniform steps from the box entry (near clamp), step =
                 mean voxel edge * step_ratio; points outside the box and the alpha mask are invalid

@@ -1,7 +1,7 @@
 """Reference NeRF training loops: SpikingNeRF-D / DVGO, SpikingNeRF-T / TensoRF and the NeRF MLP.
 
 All loops train on random ray batches of the ``train`` split of a Blender-layout scene and evaluate
-the first ``eval_views`` views of ``test`` (``seed_models.md`` §1.5, §1.7, §2):
+the first ``eval_views`` views of ``test`` (``docs/seed_models.md`` §1.5, §1.7, §2):
 
 * ``spikingnerf_d`` (TCP or TP, from the model kwargs) and ``dvgo_ann`` -- DVGO's two stages. **Coarse**
   (the first ``coarse_iters`` steps): a trainer-owned DVGO with a 3-channel colour grid (no MLP), alpha

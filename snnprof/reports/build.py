@@ -1,7 +1,8 @@
 """The whole report: its entries, comparison, hardware-profile provenance and reproducibility (pure).
 
-:func:`build_report` turns one or more :class:`~snnprof.reports.model.ReportInput` into a
-:class:`Report`: one entry gives a model report, several a comparison with ratios against the first.
+:func:`build_report` turns one or more priced :class:`~snnprof.run.Run` into a :class:`Report`: one
+entry gives a model report, several a comparison with ratios against the first (the comparison
+model is :mod:`snnprof.comparison`, the same one ``snnprof compare`` renders in the terminal).
 """
 
 from __future__ import annotations

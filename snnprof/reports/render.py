@@ -141,7 +141,7 @@ def render_html(report: Report) -> str:
     Returns:
         The HTML text (UTF-8, self-contained).
     """
-    from snnprof import __version__
+    from snnprof.version import __version__
 
     css, script = _static("report.css"), _static("report.js")
     template = _environment().get_template("report.html.j2")

@@ -1,4 +1,4 @@
-"""Input-kind detection and the MAC/SOP split it drives (peers.md §1.4 edge-case table)."""
+"""Input-kind detection and the MAC/SOP split it drives (docs/peers.md §1.4 edge-case table)."""
 
 from __future__ import annotations
 

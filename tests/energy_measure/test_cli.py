@@ -11,6 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from snnprof.cli import app
+from snnprof.energy.measured import parse_measured
 from snnprof.energy.nvml_backend import nvml_status
 from snnprof.pipeline import measure as measure_pipeline
 from tests.energy_measure.fakes import FakeGpu
@@ -115,6 +116,11 @@ def test_end_to_end_on_a_fake_gpu(tmp_path: Path, fake_gpu: FakeGpu, mode: str) 
     assert data["cross_check"]["trials"] == 2  # the fake's counter and samples see the same 60 W
     assert "cross-check: power sampling / energy counter" in result.stdout
     assert fake_gpu.closed
+    # the file feeds `snnprof report --measured` as it is
+    summary = measured["summary"]["energy_per_sample_j"]
+    parsed = parse_measured(data, str(out))
+    assert parsed.joules_per_sample == summary["mean"] and parsed.joules_per_sample_std == summary["std"]
+    assert parsed.gpu_name == "Fake GPU H100" and parsed.method == "counter"
 
 
 def test_gpu_lost_mid_run_exits_3_and_keeps_labelled_partial_json(tmp_path: Path, fake_gpu: FakeGpu) -> None:

@@ -32,7 +32,7 @@ def _profile(name: str, h: int, w: int, steps: int = 1, batch: int = 1, **kwargs
 
 
 def test_published_numbers_follow_from_the_closed_form():
-    # seed_models.md 4.1: LIF-FireNet 1.218 G at 128x128 (head 9.4 M, 8 x 151.0 M, pred 1.05 M), 4.874 G at
+    # docs/seed_models.md 4.1: LIF-FireNet 1.218 G at 128x128 (head 9.4 M, 8 x 151.0 M, pred 1.05 M), 4.874 G at
     # 256x256, 3.67 M neurons; 4.2: LIFFireNet_short with base 8 at 128^2 ~ 59.2 M.
     assert conv(128, 128, 2, 32, 3) == 9_437_184
     assert conv(128, 128, 32, 32, 3) == 150_994_944

@@ -104,7 +104,7 @@ def test_conv_macs_per_step_closed_form(vgg: nn.Module) -> None:
         37_748_736,
         37_748_736,
     ]
-    assert sum(expected) == 605_749_248  # "605.7 M MACs/step" of seed_models.md section 5.1
+    assert sum(expected) == 605_749_248  # "605.7 M MACs/step" of docs/seed_models.md section 5.1
     conv_macs, _, linear_macs = _per_layer(vgg, torch.zeros(1, 3, 32, 32))
     assert conv_macs == expected
     assert linear_macs == 512 * 10

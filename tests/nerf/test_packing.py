@@ -14,7 +14,7 @@ def seed_tempo(ray_id: torch.Tensor, step_id: torch.Tensor, feat: torch.Tensor, 
                flip: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The seed's input tensor as the SNN sees it (after its flip) and each point's (t, b) in it.
 
-    Written from seed_models.md §1.2: TP spans the chunk's step and ray-id ranges; TCP drops empty rays
+    Written from docs/seed_models.md §1.2: TP spans the chunk's step and ray-id ranges; TCP drops empty rays
     and packs each ray from t = 0 (right-aligned with tempo_flip); tempo_flip then flips the whole tensor.
     """
     if condensing:

@@ -1,6 +1,6 @@
 """SpikingNeRF-D and DVGO: the seed's --op_count identities, TCP/TP invariants, §1.4 per-point numbers.
 
-The seed's counters (lib/spiking_dvgo.py, seed_models.md §1.3) are re-implemented here from their
+The seed's counters (lib/spiking_dvgo.py, docs/seed_models.md §1.3) are re-implemented here from their
 definition, on the tensors captured by forward hooks during the same render that snnprof profiles:
 FLOPs = M * dim0 * width per chunk, SOPs = spikes(L1) * width + spikes(L2) * 3, sparsity = zeros / numel
 of the seed's [T, B, 39] tensor. The seed's SNN is also re-run literally on that padded tensor.

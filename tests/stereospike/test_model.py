@@ -1,4 +1,4 @@
-"""Closed-form checks of the StereoSpike zoo models (seed_models.md section 3.1)."""
+"""Closed-form checks of the StereoSpike zoo models (docs/seed_models.md section 3.1)."""
 
 from __future__ import annotations
 

@@ -67,6 +67,11 @@ def count(
         typer.Option("--profile", "-p", help="Hardware profile (name or .toml path); repeat; replaces the config's."),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the profile JSON (snnprof.profile/1).")] = None,
+    host_profile: Annotated[
+        str | None,
+        typer.Option("--host-profile", help="Per-event profile pricing what a neuromorphic profile cannot run "
+                     "(dense MACs of an encoding layer, an ANN) as separate host_* terms; replaces the config's."),
+    ] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the per-layer table as CSV.")] = None,
     per_sample: Annotated[bool, typer.Option("--per-sample", help="Show per-sample numbers in the table.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
@@ -96,7 +101,7 @@ def count(
     options = {"--max-batches": max_batches, "--resume": resume, "--checkpoint-every": checkpoint_every}
     if dataset:
         _count_dataset(config, profile, json_out, csv_out, per_sample=per_sample, quiet=quiet, options=options,
-                       device=device)
+                       device=device, host_profile=host_profile)
         return
     from snnprof.config import load_config
     from snnprof.dataset.distributed import world_from_env
@@ -112,7 +117,7 @@ def count(
             return
         cfg = load_config(config)
         with _err.status(f"profiling {cfg.model.name} ...") if not quiet else nullcontext():
-            result = run_config(cfg, profile)
+            result = run_config(cfg, profile, host_profile=host_profile)
         outputs = _rendered_outputs(result, json_out, csv_out, layers_csv)
         write_outputs(outputs)
     if not quiet:
@@ -175,7 +180,8 @@ def _dataset_progress(quiet: bool, name: str) -> tuple[Any, Any, Any]:
 
 
 def _count_dataset(config: Path, profile: list[str] | None, json_out: Path | None, csv_out: Path | None, *,
-                   per_sample: bool, quiet: bool, options: dict[str, Any], device: str) -> None:
+                   per_sample: bool, quiet: bool, options: dict[str, Any], device: str,
+                   host_profile: str | None) -> None:
     """``snnprof count --dataset``: stream the data set (sharded under torchrun), write once from rank 0."""
     from snnprof.config import load_config
     from snnprof.dataset.checkpoint import checkpoint_path
@@ -199,7 +205,7 @@ def _count_dataset(config: Path, profile: list[str] | None, json_out: Path | Non
                                   checkpoint=ckpt, resume=bool(options["--resume"]), device=device,
                                   on_start=on_start, on_batch=on_batch)
             with bar:
-                result = run_dataset(cfg, profiles=profile, opts=opts, ctx=ctx)
+                result = run_dataset(cfg, profiles=profile, opts=opts, ctx=ctx, host_profile=host_profile)
         if result is None:  # not rank 0
             return
         outputs = _rendered_outputs(result, json_out, csv_out, layers_csv)

@@ -10,7 +10,13 @@ objects into a :class:`Comparison`:
 * :class:`EnergyVerdict` entries: the first run against each other run on every profile
   (``ratio = E_first / E_other``, ``reduction_pct = (1 - ratio) * 100``), and every SNN against every
   ANN (``ratio = E_snn / E_ann``);
-* notes that qualify the comparison (runs that did not see the same inputs).
+* notes that qualify the comparison (runs that did not see the same inputs, untrained weights).
+
+**No ratio without like-for-like pricing.** An energy ratio on a profile is stated only when every
+synaptic operation (MAC and SOP) of both runs has a price there (on the profile or on the host
+profile), and every other term one run has priced is priced for the other too. Otherwise the
+verdict, and the ``energy_pj.<profile>`` ratio, is ``None`` and says why
+(``"stereospike_ann: 27.2 G dense-input MACs have no price on loihi"``).
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from snnprof.energy.estimate import SYNAPTIC_KINDS, EnergyResult
 from snnprof.run import Run, json_safe
+from snnprof.units import format_count
 
-__all__ = ["SCHEMA", "Comparison", "EnergyVerdict", "Metric", "compare_runs", "ratio"]
+__all__ = ["SCHEMA", "Comparability", "Comparison", "EnergyVerdict", "Metric", "comparability", "compare_runs",
+           "ratio"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +68,23 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Comparability:
+    """Whether one run's energy on one profile can enter a ratio.
+
+    Attributes:
+        comparable: every synaptic operation of the run has a price on the profile (or its host).
+        reason: why not (empty when comparable).
+    """
+
+    comparable: bool
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"comparable": bool, "reason": str | None}``."""
+        return {"comparable": self.comparable, "reason": self.reason or None}
+
+
+@dataclass(frozen=True)
 class EnergyVerdict:
     """The energy of one run against another on one profile (or the measured GPU energy).
 
@@ -66,9 +92,12 @@ class EnergyVerdict:
         profile: hardware profile name, or ``measured``.
         subject: label of the run judged (the first run, or the SNN).
         baseline: label of the run it is judged against (another run, or the ANN).
-        subject_pj: per-sample energy of the subject in pJ.
-        baseline_pj: per-sample energy of the baseline in pJ.
-        ratio: ``subject_pj / baseline_pj`` (``None`` when undefined).
+        subject_pj: per-sample energy of the subject in pJ (what was priced).
+        baseline_pj: per-sample energy of the baseline in pJ (what was priced).
+        ratio: ``subject_pj / baseline_pj``; ``None`` when undefined or not like-for-like.
+        comparable: both sides are priced like for like on this profile.
+        reason: why the ratio is withheld (empty when it is stated).
+        untrained: labels of the two runs whose weights are the constructor's random init.
     """
 
     profile: str
@@ -77,6 +106,9 @@ class EnergyVerdict:
     subject_pj: float
     baseline_pj: float
     ratio: float | None
+    comparable: bool = True
+    reason: str = ""
+    untrained: tuple[str, ...] = ()
 
     @property
     def reduction_pct(self) -> float | None:
@@ -95,6 +127,9 @@ class Comparison:
         reductions: the first run against each other run, per profile (and measured energy).
         snn_ann: every SNN against every ANN, per profile (and measured energy).
         notes: remarks that qualify the comparison (e.g. runs on different inputs).
+        comparability: per run label and profile, whether its energy can enter a ratio.
+        warnings: per run label, the energy warnings on the compared profiles (``profile: text``),
+            each of which changes what a verdict includes.
     """
 
     runs: list[Run]
@@ -103,6 +138,8 @@ class Comparison:
     reductions: list[EnergyVerdict] = field(default_factory=list)
     snn_ann: list[EnergyVerdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    comparability: dict[str, dict[str, Comparability]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def labels(self) -> list[str]:
@@ -138,13 +175,20 @@ class Comparison:
             "reference": self.runs[0].label if self.runs else None,
             "runs": [r.summary_dict() for r in self.runs],
             "ratios": self.ratios(), "energy_reduction_pct": self.energy_reduction_pct(),
-            "snn_ann": [_verdict_dict(v) for v in self.snn_ann], "warnings": list(self.notes),
+            "verdicts": [_verdict_dict(v) for v in self.reductions],
+            "snn_ann": [_verdict_dict(v) for v in self.snn_ann],
+            "comparability": {label: {p: c.to_dict() for p, c in by.items()}
+                              for label, by in self.comparability.items()},
+            "energy_warnings": {label: list(ws) for label, ws in self.warnings.items()},
+            "warnings": list(self.notes),
         })
 
 
 def _verdict_dict(verdict: EnergyVerdict) -> dict[str, Any]:
-    return {"profile": verdict.profile, "snn": verdict.subject, "ann": verdict.baseline,
-            "snn_pj": verdict.subject_pj, "ann_pj": verdict.baseline_pj, "ratio": verdict.ratio}
+    return {"profile": verdict.profile, "subject": verdict.subject, "baseline": verdict.baseline,
+            "subject_pj": verdict.subject_pj, "baseline_pj": verdict.baseline_pj, "ratio": verdict.ratio,
+            "reduction_pct": verdict.reduction_pct, "comparable": verdict.comparable,
+            "reason": verdict.reason or None, "untrained": list(verdict.untrained)}
 
 
 # --------------------------------------------------------------------------- metrics
@@ -211,6 +255,15 @@ def _metric_specs(runs: Sequence[Run], profiles: Sequence[str]) -> list[tuple[st
     return specs
 
 
+def _metric_ratios(key: str, runs: Sequence[Run], values: tuple[float | None, ...]) -> tuple[float | None, ...]:
+    """``value / first value``; an energy ratio only where the two runs are priced like for like."""
+    if not key.startswith("energy_pj."):
+        return tuple(ratio(v, values[0]) for v in values)
+    profile = key.removeprefix("energy_pj.")
+    return tuple(ratio(v, values[0]) if like_for_like(runs[0], run, profile).comparable else None
+                 for v, run in zip(values, runs, strict=True))
+
+
 def _metrics(runs: Sequence[Run], profiles: Sequence[str]) -> list[Metric]:
     """Every metric that applies to at least one run."""
     out = []
@@ -218,9 +271,51 @@ def _metrics(runs: Sequence[Run], profiles: Sequence[str]) -> list[Metric]:
         values = tuple(get(run) for run in runs)
         if all(v is None for v in values):
             continue
-        ratios = tuple(ratio(v, values[0]) for v in values)
-        out.append(Metric(key, label, unit, values, ratios))
+        out.append(Metric(key, label, unit, values, _metric_ratios(key, runs, values)))
     return out
+
+
+# --------------------------------------------------------------------------- like-for-like pricing
+
+_KIND_WORDS: dict[str, str] = {
+    "mac": "dense-input MACs", "ac": "SOPs", "neuron_update": "neuron updates", "spike": "spikes",
+}
+
+
+def _kind_words(kind: str) -> str:
+    return _KIND_WORDS.get(kind, f"bytes of {kind.removeprefix('mem_').replace('_', ' ')} traffic")
+
+
+def comparability(run: Run, profile: str) -> Comparability:
+    """Whether every synaptic operation of ``run`` has a price on ``profile`` (or its host profile)."""
+    energy = run.energy.get(profile)
+    if energy is None:
+        return Comparability(False, f"{run.label}: not priced on {profile}")
+    missing = [f"{format_count(energy.unpriced[k])} {_KIND_WORDS[k]}" for k in SYNAPTIC_KINDS if energy.unpriced.get(k)]
+    if missing:
+        return Comparability(False, f"{run.label}: {' and '.join(missing)} have no price on {profile}")
+    return Comparability(True)
+
+
+def _asymmetry(a: Run, ea: EnergyResult, b: Run, eb: EnergyResult, profile: str) -> list[str]:
+    """Terms ``a`` has priced (with events) that ``b`` has events of but no price for."""
+    out = []
+    for kind, left in eb.unpriced.items():
+        if kind not in SYNAPTIC_KINDS and left and ea.counts.get(kind) and ea.priced(kind):
+            out.append(f"{b.label}: {format_count(left)} {_kind_words(kind)} have no price on {profile} "
+                       f"while {a.label}'s are priced")
+    return out
+
+
+def like_for_like(a: Run, b: Run, profile: str) -> Comparability:
+    """Whether the energies of ``a`` and ``b`` on ``profile`` may be divided (see the module docstring)."""
+    if profile == MEASURED:
+        return Comparability(True)
+    reasons = [c.reason for c in (comparability(a, profile), comparability(b, profile)) if not c.comparable]
+    ea, eb = a.energy.get(profile), b.energy.get(profile)
+    if ea is not None and eb is not None:
+        reasons += _asymmetry(a, ea, b, eb, profile) + _asymmetry(b, eb, a, ea, profile)
+    return Comparability(not reasons, "; ".join(reasons))
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -238,7 +333,10 @@ def verdict(profile: str, subject: Run, baseline: Run, profiles: Sequence[str]) 
     b = dict(_energies(baseline, profiles)).get(profile)
     if s is None or b is None:
         return None
-    return EnergyVerdict(profile, subject.label, baseline.label, s, b, ratio(s, b))
+    fair = like_for_like(subject, baseline, profile)
+    untrained = tuple(r.label for r in (subject, baseline) if r.trained is False)
+    return EnergyVerdict(profile, subject.label, baseline.label, s, b, ratio(s, b) if fair.comparable else None,
+                         fair.comparable, fair.reason, untrained)
 
 
 def _reductions(runs: Sequence[Run], profiles: Sequence[str]) -> list[EnergyVerdict]:
@@ -290,6 +388,15 @@ def input_notes(runs: Sequence[Run]) -> list[str]:
     return out
 
 
+def untrained_note(runs: Sequence[Run]) -> list[str]:
+    """A note naming the runs whose weights are the constructor's random init (no checkpoint)."""
+    names = [r.label for r in runs if r.trained is False]
+    if not names:
+        return []
+    return [f"untrained weights: {', '.join(names)} (no [model] checkpoint); counts and energies depend on "
+            "the weights through the spikes, so these figures describe random networks"]
+
+
 def _describe(signature: Mapping[str, Any]) -> str:
     return f"seed {signature.get('seed')}, batch {signature.get('batch_size')}, T {signature.get('time_steps')}"
 
@@ -315,5 +422,8 @@ def compare_runs(runs: Sequence[Run], profiles: Sequence[str] | None = None,
     return Comparison(
         runs=runs, profiles=list(profiles), metrics=_metrics(runs, profiles),
         reductions=_reductions(runs, profiles), snn_ann=_snn_ann(runs, profiles),
-        notes=[*notes, *input_notes(runs)],
+        notes=[*notes, *input_notes(runs), *untrained_note(runs)],
+        comparability={r.label: {p: comparability(r, p) for p in profiles} for r in runs},
+        warnings={r.label: [f"{p}: {w}" for p in profiles if p in r.energy for w in r.energy[p].warnings]
+                  for r in runs},
     )

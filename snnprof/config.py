@@ -20,6 +20,7 @@ estimate energy with::
     strict = false
     [energy]
     profiles = ["cmos45nm_fp32", "loihi"]
+    host_profile = "cmos45nm_fp32"   # optional: prices what a neuromorphic profile cannot run
 
 The tables are pydantic models (:mod:`snnprof.validation`): every problem raises one
 :class:`~snnprof.errors.ConfigError` naming the file, the dotted key and what was expected.
@@ -49,6 +50,7 @@ __all__ = [
     "InputConfig",
     "ModelConfig",
     "RunConfig",
+    "check_host_profile",
     "check_profiles",
     "load_config",
     "parse_config",
@@ -198,9 +200,17 @@ class EnergyConfig(StrictModel):
 
     Attributes:
         profiles: shipped hardware-profile names, or resolved paths of profile TOML files.
+        host_profile: a per-event profile pricing what a neuromorphic profile cannot run (dense
+            MACs of an encoding layer, an ANN), reported as separate ``host_*`` terms; ``None``: off.
     """
 
     profiles: tuple[str, ...] = DEFAULT_PROFILES
+    host_profile: str | None = None
+
+    @field_validator("host_profile")
+    @classmethod
+    def _host(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else resolve_host_profile(value, _folder(info))
 
     @field_validator("profiles", mode="before")
     @classmethod
@@ -251,7 +261,8 @@ class RunConfig(StrictModel):
             "input": {"source": inp.source, "batch_size": inp.batch_size, "time_steps": inp.time_steps,
                       "seed": inp.seed, "kwargs": dict(inp.kwargs), **dataset},
             "count": self.count.model_dump(),
-            "energy": {"profiles": list(self.energy.profiles)},
+            "energy": {"profiles": list(self.energy.profiles),
+                       **({"host_profile": self.energy.host_profile} if self.energy.host_profile else {})},
             **({"train": dict(self.train)} if self.train else {}),
         }
 
@@ -286,6 +297,35 @@ def resolve_profiles(profiles: tuple[str, ...] | list[str], folder: Path | None)
             raise ValueError(f"expected a shipped hardware profile or a .toml path; unknown hardware profile "
                              f"{name!r}; shipped profiles: {', '.join(known)}")
     return tuple(out)
+
+
+def resolve_host_profile(value: str, folder: Path | None) -> str:
+    """Validate a host profile: a shipped name or a ``.toml`` path of a per-event profile.
+
+    Raises:
+        ValueError: unknown, missing, or not a per-event profile.
+    """
+    from snnprof.energy import load_profile
+
+    (resolved,) = resolve_profiles([value], folder)
+    model = load_profile(resolved).model
+    if model != "per_event":
+        raise ValueError(f"expected a per_event host profile (one that prices mac/ac), got {value!r} ({model})")
+    return resolved
+
+
+def check_host_profile(value: str | None, path: Path, key: str) -> str | None:
+    """Validate ``--host-profile`` (``None`` passes through).
+
+    Raises:
+        ConfigError: unknown, missing, or not a per-event profile.
+    """
+    if value is None:
+        return None
+    try:
+        return resolve_host_profile(value, Path(path).parent)
+    except ValueError as err:
+        raise ConfigError(path, key, str(err)) from None
 
 
 def check_profiles(profiles: list[str] | tuple[str, ...], path: Path, key: str) -> tuple[str, ...]:

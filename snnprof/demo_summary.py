@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from snnprof.render.units import format_count, format_energy_pj, format_rate
+from snnprof.units import format_count, format_energy_pj, format_rate
 
 __all__ = ["ANN_MAC_PJ", "main", "summarize"]
 

@@ -159,10 +159,16 @@ class Run:
         return self.result.totals.neurons == 0
 
     @property
-    def trained(self) -> bool:
-        """Whether the weights came from a checkpoint (``False``: the constructor's random init)."""
+    def trained(self) -> bool | None:
+        """Whether the weights came from a checkpoint.
+
+        ``False`` for a config without one (the constructor's random init), ``None`` when unknown
+        (a result profiled from Python without a config).
+        """
         model = self.result.config.get("model")
-        return isinstance(model, Mapping) and bool(model.get("checkpoint"))
+        if not isinstance(model, Mapping):
+            return None
+        return bool(model.get("checkpoint"))
 
     def energy_pj(self, profile: str, per_sample: bool = True) -> float | None:
         """Energy on ``profile`` in pJ, per sample by default (``None`` when not priced there)."""

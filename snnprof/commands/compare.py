@@ -35,11 +35,20 @@ def compare(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write results and ratios as JSON (snnprof.compare/1).")
     ] = None,
+    host_profile: Annotated[
+        str | None,
+        typer.Option("--host-profile", help="Per-event profile pricing what a neuromorphic profile cannot run "
+                     "(dense MACs of an encoding layer, an ANN) as separate host_* terms; replaces the config's."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
 ) -> None:
     """Compare configs side by side (e.g. SpikingNeRF TCP vs TP, or SNN vs ANN).
 
     Example: [bold]snnprof compare configs/spikingnerf_d_tcp.toml configs/spikingnerf_d_tp.toml --json cmp.json[/bold]
+
+    An energy ratio is stated only where both sides are priced like for like; otherwise the line says
+    "not comparable" and why. Mixed systems: [bold]snnprof compare configs/stereospike.toml
+    configs/stereospike_ann.toml -p loihi --host-profile cmos45nm_fp32[/bold]
     """
     from snnprof.config import load_config
     from snnprof.errors import ConfigError
@@ -52,10 +61,10 @@ def compare(
                               "compare needs at least two configs")
         loaded = [load_config(path) for path in configs]
         if quiet:
-            cmp = compare_configs(loaded, profile)
+            cmp = compare_configs(loaded, profile, host_profile)
         else:
             with err_console.status(f"comparing {len(loaded)} configs ..."):
-                cmp = compare_configs(loaded, profile)
+                cmp = compare_configs(loaded, profile, host_profile)
         if json_out is not None:
             write_outputs({json_out: json.dumps(cmp.to_dict(), indent=2, allow_nan=False) + "\n"})
     if not quiet:

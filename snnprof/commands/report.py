@@ -117,6 +117,11 @@ def report(
         list[str] | None,
         typer.Option("--profile", "-p", help="Hardware profile (name or .toml path); repeat; replaces the configs'."),
     ] = None,
+    host_profile: Annotated[
+        str | None,
+        typer.Option("--host-profile", help="Per-event profile pricing what a neuromorphic profile cannot run "
+                     "(dense MACs of an encoding layer, an ANN) as separate host_* terms; replaces the config's."),
+    ] = None,
     measured: Annotated[
         list[Path] | None,
         typer.Option("--measured", "-m", help="JSON of `snnprof measure --json`; repeat; matched to configs by "
@@ -151,8 +156,10 @@ def report(
         runs = []
         for cfg, name in zip(cfgs, labels, strict=True):
             with err_console.status(f"profiling {cfg.model.name} ({cfg.path}) ...") if not quiet else nullcontext():
-                runs.append(run_config(cfg, chosen, label=name))
-        command = _command(configs, target, (("--profile", profile), ("--measured", measured), ("--label", label),
+                runs.append(run_config(cfg, chosen, label=name, host_profile=host_profile))
+        command = _command(configs, target, (("--profile", profile), ("--host-profile", [host_profile] if host_profile
+                                                                         else None),
+                                             ("--measured", measured), ("--label", label),
                                              ("--title", [title] if title else None)))
         html = build_html(runs, measured=meas, title=title, command=command)
         write_outputs({target: html})

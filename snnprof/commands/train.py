@@ -90,7 +90,7 @@ class RichProgress:
 
 
 def _count_rows(result: TrainResult) -> list[tuple[str, str]]:
-    from snnprof.render.units import format_count, format_energy_pj, format_rate
+    from snnprof.units import format_count, format_energy_pj, format_rate
 
     if result.count is None:
         return []

@@ -24,15 +24,20 @@ from typing import Any
 
 from snnprof.counting.results import LayerRecord, ProfileResult
 from snnprof.energy.profiles import ENERGY_KEYS, MEMORY_KEYS, HardwareProfile, load_profile
+from snnprof.errors import ProfileFileError
 
 __all__ = [
     "CROSSBAR_TERM",
     "EVENT_COUNTS",
     "MEMORY_COUNTS",
+    "OPERATION_KINDS",
+    "SYNAPTIC_KINDS",
     "EnergyResult",
+    "coverage",
     "crossbar_layer_energy_pj",
     "crossbar_pe_cycles",
     "estimate_energy",
+    "layer_counts",
     "pe_cycle_energy_pj",
     "price",
 ]
@@ -67,6 +72,15 @@ class EnergyResult:
         layer_terms: per layer, energy per term; each sums to ``layers[name]``.
         provenance: the profile's provenance (source, year, technology_nm, precision, fidelity...).
         warnings: counts the profile does not price (excluded from the total), missing geometry.
+        counts: the run's count of each event kind (``mac``, ``ac``, ``neuron_update``, ``spike``;
+            ``mem_<kind>`` in bytes), what pricing looked at.
+        unpriced: per event kind, the count left unpriced (no price on this profile, nor on the
+            host profile); kinds fully priced are absent.
+        coverage: fraction (0..1) of the run's operations (MACs, SOPs, neuron updates, spikes) that
+            were priced; 1.0 for a run without operations. Memory bytes are reported in
+            ``unpriced`` but are not operations.
+        host_profile: the host profile that priced the synaptic operations this profile cannot
+            run (terms ``host_mac``, ``host_ac``), or ``None``.
     """
 
     profile: str
@@ -77,13 +91,21 @@ class EnergyResult:
     layer_terms: dict[str, dict[str, float]] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    unpriced: dict[str, int] = field(default_factory=dict)
+    coverage: float = 1.0
+    host_profile: str | None = None
+
+    def priced(self, kind: str) -> bool:
+        """Whether every event of ``kind`` in the run has a price (trivially true when there are none)."""
+        return not self.unpriced.get(kind)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (energies as floats in pJ).
+        """JSON-ready dict (energies as floats in pJ, counts as integers).
 
         Returns:
             ``{"total_pj", "per_sample_pj", "by_term_pj", "layers", "layer_terms", "provenance",
-            "warnings"}``.
+            "warnings", "unpriced", "coverage", "host_profile"}``.
         """
         return {
             "total_pj": float(self.total_pj),
@@ -93,6 +115,9 @@ class EnergyResult:
             "layer_terms": {n: {k: float(v) for k, v in t.items()} for n, t in self.layer_terms.items()},
             "provenance": dict(self.provenance),
             "warnings": list(self.warnings),
+            "unpriced": {k: int(v) for k, v in self.unpriced.items()},
+            "coverage": float(self.coverage),
+            "host_profile": self.host_profile,
         }
 
 
@@ -165,19 +190,50 @@ def crossbar_layer_energy_pj(layer: LayerRecord, crossbar: Mapping[str, float]) 
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-layer terms and warnings
+# Per-layer terms, unpriced counts and warnings
 # ---------------------------------------------------------------------------------------------
 
+#: Event kinds that are operations (``coverage`` is the priced fraction of these).
+OPERATION_KINDS: tuple[str, ...] = ("mac", "ac", "neuron_update", "spike")
+#: The synaptic operation kinds (what a host profile can take over).
+SYNAPTIC_KINDS: tuple[str, ...] = ("mac", "ac")
+#: Term names of the host profile's prices.
+HOST_TERMS: dict[str, str] = {kind: f"host_{kind}" for kind in SYNAPTIC_KINDS}
 
-def _term_names(profile: HardwareProfile) -> list[str]:
-    """Names of every term the profile prices, in report order."""
+
+def layer_counts(layer: LayerRecord) -> dict[str, int]:
+    """The layer's count of every event kind pricing looks at (memory kinds in bytes)."""
+    counts = {key: int(getattr(layer, EVENT_COUNTS[key])) for key in ENERGY_KEYS}
+    counts.update({f"mem_{key}": int(getattr(layer, MEMORY_COUNTS[key])) for key in MEMORY_KEYS})
+    return counts
+
+
+def _priced_kinds(layer: LayerRecord, profile: HardwareProfile) -> set[str]:
+    """Event kinds the profile prices for this layer.
+
+    A per-event profile prices the kinds it lists. The crossbar model's PE cycle includes the
+    neuron, buffers and memory fetches, so it covers neuron updates, spikes and memory traffic of
+    every layer, and the synaptic operations of layers with conv/linear geometry.
+    """
+    kinds = set(profile.energy_pj) | {f"mem_{key}" for key in profile.memory_pj_per_byte}
+    if profile.model == "crossbar":
+        kinds |= {"neuron_update", "spike"} | {f"mem_{key}" for key in MEMORY_KEYS}
+        if _has_geometry(layer):
+            kinds |= set(SYNAPTIC_KINDS)
+    return kinds
+
+
+def _term_names(profile: HardwareProfile, host: HardwareProfile | None) -> list[str]:
+    """Names of every term the profile (and host) prices, in report order."""
     names = [key for key in ENERGY_KEYS if key in profile.energy_pj]
     names += [f"mem_{key}" for key in MEMORY_KEYS if key in profile.memory_pj_per_byte]
-    return names + ([CROSSBAR_TERM] if profile.model == "crossbar" else [])
+    names += [CROSSBAR_TERM] if profile.model == "crossbar" else []
+    return names + ([HOST_TERMS[k] for k in SYNAPTIC_KINDS if k in host.energy_pj] if host is not None else [])
 
 
-def _layer_terms(layer: LayerRecord, profile: HardwareProfile) -> dict[str, float]:
-    """Energy per term of one layer (pJ), one entry per term the profile prices."""
+def _layer_terms(layer: LayerRecord, profile: HardwareProfile,
+                 host: HardwareProfile | None) -> tuple[dict[str, float], dict[str, int], dict[str, int]]:
+    """Energy per term of one layer (pJ), its counts left unpriced and those priced on the host, per kind."""
     terms = {
         key: profile.energy_pj[key] * getattr(layer, EVENT_COUNTS[key])
         for key in ENERGY_KEYS
@@ -188,19 +244,29 @@ def _layer_terms(layer: LayerRecord, profile: HardwareProfile) -> dict[str, floa
             terms[f"mem_{key}"] = profile.memory_pj_per_byte[key] * getattr(layer, MEMORY_COUNTS[key])
     if profile.model == "crossbar":
         terms[CROSSBAR_TERM] = crossbar_layer_energy_pj(layer, profile.crossbar)
-    return terms
+    priced = _priced_kinds(layer, profile)
+    unpriced = {kind: n for kind, n in layer_counts(layer).items() if n and kind not in priced}
+    hosted: dict[str, int] = {}
+    if host is not None:
+        for kind in SYNAPTIC_KINDS:
+            if unpriced.get(kind) and kind in host.energy_pj:
+                hosted[kind] = unpriced.pop(kind)
+                terms[HOST_TERMS[kind]] = host.energy_pj[kind] * hosted[kind]
+    return terms, unpriced, hosted
 
 
-def _merge(into: dict[str, float], terms: Mapping[str, float]) -> dict[str, float]:
+def _merge(into: dict[str, Any], terms: Mapping[str, Any]) -> dict[str, Any]:
     """Add ``terms`` to ``into`` key by key (a layer name seen twice accumulates)."""
     for key, value in terms.items():
-        into[key] = into.get(key, 0.0) + value
+        into[key] = into.get(key, 0) + value
     return into
 
 
-def _count(layers: Iterable[LayerRecord], field_name: str) -> int:
-    """Sum one count field over layers."""
-    return sum(getattr(layer, field_name) for layer in layers)
+def coverage(counts: Mapping[str, int], unpriced: Mapping[str, int]) -> float:
+    """Priced fraction of the operations (MACs, SOPs, neuron updates, spikes); 1.0 without any."""
+    total = sum(counts.get(kind, 0) for kind in OPERATION_KINDS)
+    left = sum(unpriced.get(kind, 0) for kind in OPERATION_KINDS)
+    return 1.0 - left / total if total else 1.0
 
 
 def _names(names: list[str]) -> str:
@@ -209,61 +275,45 @@ def _names(names: list[str]) -> str:
     return shown + (f" and {len(names) - _MAX_NAMES} more" if len(names) > _MAX_NAMES else "")
 
 
-def _unpriced_other(layers: list[LayerRecord], profile: HardwareProfile) -> list[str]:
-    """Neuron updates, spikes and memory bytes that occurred but have no price (as text)."""
-    items: list[str] = []
-    for key, label in (("neuron_update", "neuron updates"), ("spike", "spikes")):
-        n = _count(layers, EVENT_COUNTS[key])
-        if n and key not in profile.energy_pj:
-            items.append(f"{n:,} {label}")
-    kinds = [key for key in MEMORY_KEYS if key not in profile.memory_pj_per_byte]
-    nbytes = sum(_count(layers, MEMORY_COUNTS[key]) for key in kinds)
-    if nbytes:
+_SYNAPTIC_WORDS: dict[str, tuple[str, str]] = {
+    "mac": ("dense-input MACs", "mac"),
+    "ac": ("synaptic operations (SOPs)", "ac"),
+}
+
+
+def _other_unpriced(unpriced: Mapping[str, int]) -> list[str]:
+    """Neuron updates, spikes and memory bytes left unpriced (as text)."""
+    items = [f"{unpriced[key]:,} {label}" for key, label in (("neuron_update", "neuron updates"), ("spike", "spikes"))
+             if unpriced.get(key)]
+    kinds = [key for key in MEMORY_KEYS if unpriced.get(f"mem_{key}")]
+    if kinds:
+        nbytes = sum(unpriced[f"mem_{key}"] for key in kinds)
         items.append(f"{nbytes:,} bytes of memory traffic ({', '.join(kinds)})")
     return items
 
 
-def _per_event_warnings(layers: list[LayerRecord], profile: HardwareProfile) -> list[str]:
-    """Warnings for nonzero counts that a per-event profile does not price."""
+def _warnings(unpriced: Mapping[str, int], by_layer: Mapping[str, Mapping[str, int]], hosted: Mapping[str, int],
+              profile: HardwareProfile, host: HardwareProfile | None) -> list[str]:
+    """One warning per kind of count left out of ``total_pj``, and a note on what the host priced."""
     out: list[str] = []
-    priced = profile.energy_pj
-    macs, sops = _count(layers, "macs"), _count(layers, "sops")
-    if macs and "mac" not in priced:
-        out.append(
-            f"{macs:,} dense-input MACs are not priced: profile '{profile.name}' has no 'mac' energy; "
-            "their energy is not included in total_pj"
-        )
-    if sops and "ac" not in priced:
-        out.append(
-            f"{sops:,} synaptic operations (SOPs) are not priced: profile '{profile.name}' has no 'ac' "
-            "energy; their energy is not included in total_pj"
-        )
-    unpriced = _unpriced_other(layers, profile)
-    if unpriced:
-        out.append(f"not priced by profile '{profile.name}' (excluded from total_pj): " + ", ".join(unpriced))
-    return out
-
-
-def _crossbar_warnings(layers: list[LayerRecord], profile: HardwareProfile) -> list[str]:
-    """Warnings for synaptic layers the crossbar model cannot price (no geometry)."""
-    missing = [
-        layer.name
-        for layer in layers
-        if (layer.dense_macs or layer.macs or layer.sops) and not _has_geometry(layer)
-    ]
-    if not missing:
-        return []
-    return [
-        f"{len(missing)} synaptic layer(s) have no crossbar geometry and are not priced by profile "
-        f"'{profile.name}' (excluded from total_pj): {_names(missing)}"
-    ]
-
-
-def _warnings(layers: list[LayerRecord], profile: HardwareProfile) -> list[str]:
-    """Every warning for this result/profile pair."""
     if profile.model == "crossbar":
-        return _crossbar_warnings(layers, profile)
-    return _per_event_warnings(layers, profile)
+        missing = [name for name, left in by_layer.items() if left.get("mac") or left.get("ac")]
+        if missing:
+            out.append(f"{len(missing)} synaptic layer(s) have no crossbar geometry and are not priced by profile "
+                       f"'{profile.name}' (excluded from total_pj): {_names(missing)}")
+    else:
+        for kind, (words, key) in _SYNAPTIC_WORDS.items():
+            if unpriced.get(kind):
+                out.append(f"{unpriced[kind]:,} {words} are not priced: profile '{profile.name}' has no '{key}' "
+                           "energy; their energy is not included in total_pj")
+    other = _other_unpriced(unpriced)
+    if other:
+        out.append(f"not priced by profile '{profile.name}' (excluded from total_pj): " + ", ".join(other))
+    if host is not None and hosted:
+        moved = ", ".join(f"{n:,} {_SYNAPTIC_WORDS[kind][0]} (term {HOST_TERMS[kind]})" for kind, n in hosted.items())
+        out.append(f"priced on host profile '{host.name}' because profile '{profile.name}' cannot run them "
+                   f"(included in total_pj as separate terms): {moved}")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,31 +321,54 @@ def _warnings(layers: list[LayerRecord], profile: HardwareProfile) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def estimate_energy(result: ProfileResult, profile: str | os.PathLike[str] | HardwareProfile) -> EnergyResult:
+def estimate_energy(
+    result: ProfileResult,
+    profile: str | os.PathLike[str] | HardwareProfile,
+    host_profile: str | os.PathLike[str] | HardwareProfile | None = None,
+) -> EnergyResult:
     """Estimate the energy of a profiled run on a hardware profile.
 
     Args:
         result: the profiling result (counts over the whole run: all samples and time steps).
         profile: a shipped profile name (:func:`~snnprof.energy.list_profiles`), a path to a
             profile ``.toml`` file, or a :class:`~snnprof.energy.HardwareProfile`.
+        host_profile: a per-event profile that prices the synaptic operations ``profile`` cannot
+            (dense MACs on a neuromorphic chip, layers without crossbar geometry), as the separate
+            terms ``host_mac`` / ``host_ac`` — the convention papers use for mixed systems.
 
     Returns:
         The energy in pJ: total, per sample, per term, per layer and per layer and term, with
-        the profile's provenance and warnings for anything not priced.
+        the profile's provenance, the counts left unpriced, the priced fraction of operations
+        (``coverage``) and warnings for anything not priced.
 
     Raises:
-        ProfileFileError: the profile name is unknown or its file is missing or invalid.
+        ProfileFileError: the profile name is unknown or its file is missing or invalid, or the
+            host profile is not a per-event profile.
 
     Example:
         >>> energy = estimate_energy(result, "cmos45nm_fp32")  # doctest: +SKIP
         >>> energy.by_term_pj["mac"] == 4.6 * result.totals.macs  # doctest: +SKIP
     """
     prof = load_profile(profile)
+    host = load_profile(host_profile) if host_profile is not None else None
+    if host is not None and host.model != "per_event":
+        raise ProfileFileError(host.path or host.name, "profile.model",
+                               f"expected a per_event host profile, got {host.model!r}")
     layer_terms: dict[str, dict[str, float]] = {}
+    by_layer: dict[str, dict[str, int]] = {}
+    counts: dict[str, int] = {}
+    hosted: dict[str, int] = {}
     for layer in result.layers:
-        _merge(layer_terms.setdefault(layer.name, {}), _layer_terms(layer, prof))
+        terms, left, moved = _layer_terms(layer, prof, host)
+        _merge(layer_terms.setdefault(layer.name, {}), terms)
+        _merge(by_layer.setdefault(layer.name, {}), left)
+        _merge(counts, layer_counts(layer))
+        _merge(hosted, moved)
+    unpriced: dict[str, int] = {}
+    for left in by_layer.values():
+        _merge(unpriced, left)
     layers = {name: math.fsum(terms.values()) for name, terms in layer_terms.items()}
-    by_term = {key: math.fsum(t.get(key, 0.0) for t in layer_terms.values()) for key in _term_names(prof)}
+    by_term = {key: math.fsum(t.get(key, 0.0) for t in layer_terms.values()) for key in _term_names(prof, host)}
     total = math.fsum(layers.values())
     batch = result.batch_size
     return EnergyResult(
@@ -306,18 +379,26 @@ def estimate_energy(result: ProfileResult, profile: str | os.PathLike[str] | Har
         layers=layers,
         layer_terms=layer_terms,
         provenance=dict(prof.provenance),
-        warnings=_warnings(result.layers, prof),
+        warnings=_warnings(unpriced, by_layer, hosted, prof, host),
+        counts=counts,
+        unpriced=unpriced,
+        coverage=coverage(counts, unpriced),
+        host_profile=host.name if host is not None else None,
     )
 
 
 def price(
-    result: ProfileResult, profiles: Iterable[str | os.PathLike[str] | HardwareProfile]
+    result: ProfileResult,
+    profiles: Iterable[str | os.PathLike[str] | HardwareProfile],
+    host_profile: str | os.PathLike[str] | HardwareProfile | None = None,
 ) -> dict[str, EnergyResult]:
     """Price one profiled run on several hardware profiles: the single pricing step of every command.
 
     Args:
         result: the profiling result.
         profiles: shipped names, profile file paths or :class:`HardwareProfile` objects, in order.
+        host_profile: prices what each profile cannot run (see :func:`estimate_energy`); a profile
+            that prices everything is unaffected.
 
     Returns:
         ``{profile name: EnergyResult}`` in the given order.
@@ -327,6 +408,6 @@ def price(
     """
     out: dict[str, EnergyResult] = {}
     for profile in profiles:
-        energy = estimate_energy(result, profile)
+        energy = estimate_energy(result, profile, host_profile)
         out[energy.profile] = energy
     return out

@@ -34,12 +34,15 @@ def comparison_profiles(configs: Sequence[RunConfig], profiles: Sequence[str] | 
     return tuple(dict.fromkeys(p for cfg in configs for p in cfg.energy.profiles))
 
 
-def compare_configs(configs: Sequence[RunConfig], profiles: Sequence[str] | None = None) -> Comparison:
+def compare_configs(configs: Sequence[RunConfig], profiles: Sequence[str] | None = None,
+                    host_profile: str | None = None) -> Comparison:
     """Run every config and compare them against the first.
 
     Args:
         configs: two or more validated configs.
         profiles: hardware profiles (CLI ``--profile``); default: every profile the configs name.
+        host_profile: prices what a profile cannot run, for every config (CLI ``--host-profile``);
+            default: each config's ``[energy] host_profile``.
 
     Returns:
         The :class:`~snnprof.comparison.Comparison`.
@@ -51,6 +54,6 @@ def compare_configs(configs: Sequence[RunConfig], profiles: Sequence[str] | None
         where = configs[0].path if configs else "<command line>"
         raise ConfigError(where, "", "compare needs at least two configs")
     chosen = comparison_profiles(configs, profiles)
-    runs = [run_config(cfg, chosen, label=label, side_by_side=True)
+    runs = [run_config(cfg, chosen, label=label, host_profile=host_profile, side_by_side=True)
             for cfg, label in zip(configs, run_labels(configs), strict=True)]
     return compare_runs(runs, runs[0].profiles)

@@ -15,12 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from snnprof.config import RunConfig, check_profiles
+from snnprof.config import RunConfig, check_host_profile, check_profiles
 from snnprof.energy import price
 from snnprof.run import Run, summarize_chunks
 from snnprof.workload import make_profiler, model_inputs, prepare_model, run_model
 
-__all__ = ["choose_profiles", "profile_model", "record_config", "run_config"]
+__all__ = ["choose_host", "choose_profiles", "profile_model", "record_config", "run_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,16 +34,24 @@ def choose_profiles(cfg: RunConfig, profiles: Sequence[str] | None) -> tuple[str
     return check_profiles(list(profiles), cfg.path, "--profile")
 
 
-def record_config(cfg: RunConfig, carried: dict[str, Any], profiles: Sequence[str]) -> dict[str, Any]:
+def choose_host(cfg: RunConfig, host_profile: str | None) -> str | None:
+    """The host profile: ``host_profile`` (CLI ``--host-profile``, validated) or the config's."""
+    if host_profile is None:
+        return cfg.energy.host_profile
+    return check_host_profile(host_profile, cfg.path, "--host-profile")
+
+
+def record_config(cfg: RunConfig, carried: dict[str, Any], profiles: Sequence[str],
+                  host_profile: str | None = None) -> dict[str, Any]:
     """The config dict a result records: the resolved config, extras the run added, the profiles priced."""
     config = cfg.to_dict()
     config.update({k: v for k, v in carried.items() if k not in config})
-    config["energy"]["profiles"] = list(profiles)
+    config["energy"] = {"profiles": list(profiles), **({"host_profile": host_profile} if host_profile else {})}
     return config
 
 
 def profile_model(cfg: RunConfig, model: nn.Module, inputs: Any, profiles: Sequence[str], *,
-                  label: str | None = None, **profiler_options: Any) -> Run:
+                  label: str | None = None, host_profile: str | None = None, **profiler_options: Any) -> Run:
     """Profile one batch of ``inputs`` through ``model`` with the config's options and price it.
 
     Args:
@@ -52,6 +60,7 @@ def profile_model(cfg: RunConfig, model: nn.Module, inputs: Any, profiles: Seque
         inputs: the runner's inputs of one batch.
         profiles: validated hardware profiles (names or paths).
         label: the run's name (default: the config file's stem).
+        host_profile: validated host profile pricing what a profile cannot run (``None``: off).
         profiler_options: replace profiler options (e.g. ``batch_size=None`` to infer it).
 
     Returns:
@@ -65,8 +74,8 @@ def profile_model(cfg: RunConfig, model: nn.Module, inputs: Any, profiles: Seque
     with torch.no_grad(), profiler:
         run_model(cfg, model, inputs)
     result = profiler.result()
-    result.config = record_config(cfg, result.config, profiles)
-    energy = price(result, profiles)
+    result.config = record_config(cfg, result.config, profiles, host_profile)
+    energy = price(result, profiles, host_profile)
     logger.debug("counted %s on %d profile(s)", cfg.model.name, len(energy))
     return Run(label or cfg.path.stem, result, energy, config_text=cfg.text, config_path=str(cfg.path))
 
@@ -89,13 +98,14 @@ def _quality(cfg: RunConfig, pred: Any, targets: Any) -> tuple[dict[str, float],
 
 
 def run_config(cfg: RunConfig, profiles: Sequence[str] | None = None, *, label: str | None = None,
-               side_by_side: bool = False) -> Run:
+               host_profile: str | None = None, side_by_side: bool = False) -> Run:
     """Build the config's model and inputs, profile one batch, price it on every profile.
 
     Args:
         cfg: a validated config.
         profiles: hardware profiles replacing ``cfg.energy.profiles`` (CLI ``--profile``).
         label: the run's name (default: the config file's stem).
+        host_profile: replaces ``cfg.energy.host_profile`` (CLI ``--host-profile``).
         side_by_side: also time one unprofiled run first and collect what a comparison shows
             (render statistics of NeRF models, PSNR/SSIM when a checkpoint and ground truth exist).
 
@@ -107,17 +117,17 @@ def run_config(cfg: RunConfig, profiles: Sequence[str] | None = None, *, label: 
         UncountedOpsError: ``count.strict`` and something ran without a rule.
         ProfileFileError: an invalid hardware-profile file.
     """
-    chosen = choose_profiles(cfg, profiles)
+    chosen, host = choose_profiles(cfg, profiles), choose_host(cfg, host_profile)
     model = prepare_model(cfg)
     inputs, targets = model_inputs(cfg, model)
     if not side_by_side:
-        return profile_model(cfg, model, inputs, chosen, label=label)
+        return profile_model(cfg, model, inputs, chosen, label=label, host_profile=host)
     with torch.no_grad():
         start = time.perf_counter()
         pred = run_model(cfg, model, inputs)
         wall = time.perf_counter() - start
     render = summarize_chunks(list(getattr(model, "last_render_stats", None) or []))
     quality, note = _quality(cfg, pred, targets)
-    run = profile_model(cfg, model, inputs, chosen, label=label)
+    run = profile_model(cfg, model, inputs, chosen, label=label, host_profile=host)
     run.render, run.quality, run.quality_note, run.wall_s = render, quality, note, wall
     return run

@@ -20,7 +20,7 @@ from snnprof.counting import Profiler, ProfileResult
 from snnprof.energy import price
 from snnprof.energy.spread import energy_spreads, profile_weights
 from snnprof.errors import ConfigError
-from snnprof.pipeline.core import choose_profiles, record_config
+from snnprof.pipeline.core import choose_host, choose_profiles, record_config
 from snnprof.run import Run
 from snnprof.workload import entry_of, make_profiler, prepare_model
 
@@ -113,10 +113,10 @@ def _outcome(run: Callable[[], ProfileResult], rank: int) -> dict[str, Any]:
         return {"ok": False, "rank": rank, "error": f"{type(err).__name__}: {' '.join(str(err).split())}"}
 
 
-def _priced(cfg: RunConfig, result: ProfileResult, chosen: tuple[str, ...]) -> Run:
+def _priced(cfg: RunConfig, result: ProfileResult, chosen: tuple[str, ...], host: str | None) -> Run:
     """Price the whole data set's counts once; add the spread of per-sample energy."""
-    result.config = record_config(cfg, result.config, chosen)
-    energy = price(result, chosen)
+    result.config = record_config(cfg, result.config, chosen, host)
+    energy = price(result, chosen, host)
     if result.sample_stats is not None:
         weights = dict(profile_weights(p) for p in chosen)
         result.sample_stats.energy = energy_spreads(result.sample_stats, energy, weights)
@@ -124,7 +124,7 @@ def _priced(cfg: RunConfig, result: ProfileResult, chosen: tuple[str, ...]) -> R
 
 
 def run_dataset(cfg: RunConfig, profiles: list[str] | None = None, opts: DatasetOptions | None = None,
-                ctx: Any = None) -> Run | None:
+                ctx: Any = None, host_profile: str | None = None) -> Run | None:
     """Stream the config's whole data set through one profiler; totals plus spread across samples.
 
     Under torchrun (``ctx.world_size > 1``) every rank profiles its batches and rank 0 merges the
@@ -137,6 +137,7 @@ def run_dataset(cfg: RunConfig, profiles: list[str] | None = None, opts: Dataset
         profiles: hardware profiles replacing ``cfg.energy.profiles`` when given.
         opts: streaming options (max batches, checkpoints, device, progress callbacks).
         ctx: the :class:`~snnprof.dataset.distributed.DistContext` (default: single process).
+        host_profile: replaces ``cfg.energy.host_profile`` (CLI ``--host-profile``).
 
     Returns:
         The priced run with ``sample_stats`` (and the per-profile energy spread) on rank 0.
@@ -154,10 +155,10 @@ def run_dataset(cfg: RunConfig, profiles: list[str] | None = None, opts: Dataset
         raise ConfigError(cfg.path, "input.source", "--dataset needs source = 'dataset' (with path and reader)")
     if ctx.active and (opts.checkpoint_every or opts.resume):
         raise ConfigError(cfg.path, "", "--checkpoint-every/--resume work in single-process runs only")
-    chosen = choose_profiles(cfg, profiles)
+    chosen, host = choose_profiles(cfg, profiles), choose_host(cfg, host_profile)
     weights = dict(profile_weights(p) for p in chosen)
     if not ctx.active:
-        return _priced(cfg, _profile_shard(cfg, chosen, weights, opts, ctx), chosen)
+        return _priced(cfg, _profile_shard(cfg, chosen, weights, opts, ctx), chosen, host)
     outcomes = gather_outcomes(ctx, _outcome(lambda: _profile_shard(cfg, chosen, weights, opts, ctx), ctx.rank))
     failure = first_failure(outcomes)
     if failure is not None:
@@ -166,4 +167,4 @@ def run_dataset(cfg: RunConfig, profiles: list[str] | None = None, opts: Dataset
         return None
     merged = merge_results([ProfileResult.from_dict(o["result"]) for o in outcomes])
     merged.config["dataset"]["resumed_at_batch"] = 0
-    return _priced(cfg, merged, chosen)
+    return _priced(cfg, merged, chosen, host)

@@ -11,7 +11,7 @@ from snnprof.render.terminal import (
     render_result,
     title_line,
 )
-from snnprof.render.units import format_count, format_energy_pj, format_rate, format_si
+from snnprof.units import format_count, format_energy_pj, format_rate, format_si
 
 __all__ = [
     "energy_table",

@@ -15,10 +15,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from snnprof.comparison import Comparison, Metric
-from snnprof.render.units import format_count, format_energy_pj, format_rate
+from snnprof.comparison import Comparison, EnergyVerdict, Metric
+from snnprof.units import format_count, format_energy_pj, format_rate
 
-__all__ = ["comparison_table", "reduction_lines", "render_comparison"]
+__all__ = ["comparison_table", "reduction_lines", "render_comparison", "verdict_line"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,27 +103,41 @@ def comparison_table(cmp: Comparison) -> Table:
     return table
 
 
+def verdict_line(v: EnergyVerdict) -> str:
+    """One verdict as a sentence a paper could quote, with what qualifies it in the same line."""
+    head = f"{v.subject} vs {v.baseline} on {v.profile}"
+    pct = v.reduction_pct
+    if not v.comparable:
+        line = f"{head}: not comparable ({v.reason})"
+    elif pct is None:
+        line = f"{head}: energy reduction undefined (zero energy)"
+    elif abs(pct) < 0.005:
+        line = f"{head}: the same energy (difference {pct:+.1e} %)"
+    else:
+        word = "less" if pct > 0 else "more"
+        line = f"{head}: {abs(pct):.2f} % {word} energy ({v.subject}/{v.baseline} = {v.ratio:.3f})"
+    if v.untrained:
+        line += f" [untrained weights: {', '.join(v.untrained)}]"
+    return line
+
+
 def reduction_lines(cmp: Comparison) -> list[str]:
     """``"A vs B on P: 73.4 % less energy (A/B = 0.266)"`` for every profile and other run."""
-    lines = []
-    for v in cmp.reductions:
-        head = f"{v.subject} vs {v.baseline} on {v.profile}"
-        pct = v.reduction_pct
-        if pct is None:
-            lines.append(f"{head}: energy reduction undefined (zero energy)")
-        elif abs(pct) < 0.005:
-            lines.append(f"{head}: the same energy (difference {pct:+.1e} %)")
-        else:
-            word = "less" if pct > 0 else "more"
-            lines.append(f"{head}: {abs(pct):.2f} % {word} energy ({v.subject}/{v.baseline} = {v.ratio:.3f})")
-    return lines
+    return [verdict_line(v) for v in cmp.reductions]
 
 
 def render_comparison(cmp: Comparison) -> RenderableType:
-    """Table, energy-reduction lines, quality notes and warnings as one Rich renderable."""
+    """Table, verdict lines, the warnings that change them, quality notes and notes as one Rich renderable."""
     parts: list[RenderableType] = [comparison_table(cmp)]
-    parts += [Text(line) for line in reduction_lines(cmp)]
+    parts += [Text(line, style="" if "not comparable" not in line else "yellow") for line in reduction_lines(cmp)]
+    for label, warnings in cmp.warnings.items():
+        parts += [Text(f"warning ({label}, {w}", style="yellow") for w in _with_paren(warnings)]
     notes = sorted({f"quality: {r.label}: {r.quality_note}" for r in cmp.runs if r.quality_note})
     parts += [Text(n, style="dim") for n in notes]
     parts += [Text(f"warning: {w}", style="yellow") for w in cmp.notes]
     return Group(*parts)
+
+
+def _with_paren(warnings: list[str]) -> list[str]:
+    """``"profile: text"`` -> ``"profile): text"`` (the label's parenthesis closes after the profile)."""
+    return [w.replace(": ", "): ", 1) for w in warnings]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from rich.table import Table
 
 from snnprof.counting.sample_stats import SAMPLE_FIELDS, SampleStats, Spread
-from snnprof.render.units import format_count, format_energy_pj
+from snnprof.units import format_count, format_energy_pj
 
 __all__ = ["sample_stats_table"]
 

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from snnprof.energy.measure import Stats
 from snnprof.energy.measure_report import ESTIMATE_SCOPE, MeasureReport
-from snnprof.render.units import format_energy_pj, format_si
+from snnprof.units import format_energy_pj, format_si
 
 __all__ = ["render_measurement"]
 

@@ -16,8 +16,8 @@ from rich.text import Text
 
 from snnprof.counting.results import LayerRecord, ProfileResult
 from snnprof.energy.estimate import EnergyResult
-from snnprof.render.units import format_count, format_energy_pj, format_rate
 from snnprof.run import Run
+from snnprof.units import format_count, format_energy_pj, format_rate
 
 Shown = ProfileResult | Run
 

@@ -12,10 +12,10 @@ import math
 import re
 from collections.abc import Sequence
 
-from snnprof.render.units import format_count, format_energy_pj, format_rate
 from snnprof.reports.build import Report
 from snnprof.reports.model import EnergySummary, ModelReport, NeuronLayer
 from snnprof.reports.svg import WIDTH, Chart, HBarLayout, LegendItem, Line, Mark, Rect, Text, fit_label, nice_ticks
+from snnprof.units import format_count, format_energy_pj, format_rate
 
 __all__ = [
     "HEAT_BINS",

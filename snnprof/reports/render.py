@@ -33,7 +33,6 @@ from snnprof.energy.estimate import EnergyResult, price
 from snnprof.energy.measured import MeasuredEnergy, parse_measured
 from snnprof.energy.profiles import DEFAULT_PROFILES
 from snnprof.io import atomic_write_text
-from snnprof.render.units import format_count, format_energy_pj, format_rate
 from snnprof.reports import charts
 from snnprof.reports.build import Report, build_report
 from snnprof.reports.conventions import (
@@ -45,6 +44,7 @@ from snnprof.reports.conventions import (
 )
 from snnprof.reports.environment import collect_reproducibility
 from snnprof.run import Run
+from snnprof.units import format_count, format_energy_pj, format_rate
 
 __all__ = ["build_html", "render_html", "render_report", "report_runs"]
 

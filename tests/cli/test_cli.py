@@ -311,7 +311,7 @@ def test_unwritable_output_exits_2(tmp_path: Path) -> None:
     ],
 )
 def test_unit_formatting(value: int, count: str, energy: str) -> None:
-    from snnprof.render.units import format_count, format_energy_pj
+    from snnprof.units import format_count, format_energy_pj
 
     assert format_count(value) == count
     assert format_energy_pj(float(value)) == energy

@@ -11,6 +11,7 @@ import pytest
 from snnprof.counting.results import LayerRecord, ProfileResult, Totals
 from snnprof.energy import EnergyResult, HardwareProfile, estimate_energy, list_profiles, load_profile
 from snnprof.energy.estimate import crossbar_pe_cycles, pe_cycle_energy_pj
+from snnprof.errors import ProfileFileError
 
 T, B = 4, 2
 
@@ -268,7 +269,11 @@ def test_every_profile_estimates_consistently(name):
         "layer_terms",
         "provenance",
         "warnings",
+        "unpriced",
+        "coverage",
+        "host_profile",
     }
+    assert 0.0 <= out["coverage"] <= 1.0 and all(isinstance(v, int) for v in out["unpriced"].values())
     assert isinstance(out["total_pj"], float)
     assert all(isinstance(v, float) for v in out["by_term_pj"].values())
     assert all(isinstance(v, float) for v in out["layers"].values())
@@ -332,3 +337,60 @@ def test_crossbar_warns_on_missing_geometry():
     [note] = energy.warnings
     assert "attn/matmul.0" in note
     assert "not priced" in note
+
+
+# ------------------------------------------------------------------------------------ coverage and host
+
+
+def test_unpriced_counts_and_coverage_closed_form():
+    result = sample_result()
+    tot = result.totals
+    ops = tot.macs + tot.sops + tot.neuron_updates + tot.spikes
+    loihi = estimate_energy(result, "loihi")
+    memory = {f"mem_{k}": getattr(tot, f"{k}_bytes") for k in
+              ("weight_read", "input_read", "output_write", "state_read", "state_write")}
+    assert loihi.unpriced == {"mac": tot.macs, **{k: v for k, v in memory.items() if v}}
+    assert loihi.coverage == 1 - tot.macs / ops
+    cmos = estimate_energy(result, "cmos45nm_fp32")
+    assert cmos.unpriced == {"neuron_update": tot.neuron_updates, "spike": tot.spikes,
+                             **{k: v for k, v in memory.items() if v}}
+    assert cmos.coverage == 1 - (tot.neuron_updates + tot.spikes) / ops
+    assert estimate_energy(result, "cmos45nm_fp32_mem").unpriced == {"neuron_update": tot.neuron_updates,
+                                                                      "spike": tot.spikes}
+    assert cmos.counts["mac"] == tot.macs and cmos.counts["ac"] == tot.sops
+
+
+def test_crossbar_coverage_leaves_only_layers_without_geometry():
+    bare = replace(fc_layer(macs=40, sops=250), name="matmul", geometry={})
+    result = make_result([conv_layer(macs=0, sops=1000), lif_layer(), bare])
+    energy = estimate_energy(result, "spikesim_rram")
+    assert energy.unpriced == {"mac": 40, "ac": 250}
+    ops = 1000 + 40 + 250 + lif_layer().neuron_updates + lif_layer().spikes
+    assert energy.coverage == 1 - (40 + 250) / ops
+
+
+def test_no_operations_is_full_coverage():
+    result = make_result([replace(fc_layer(), dense_macs=0, sops=0, weight_read_bytes=0)])
+    assert estimate_energy(result, "loihi").coverage == 1.0
+
+
+def test_host_profile_prices_what_the_chip_cannot_as_separate_terms():
+    result = sample_result()
+    tot = result.totals
+    alone = estimate_energy(result, "loihi")
+    mixed = estimate_energy(result, "loihi", host_profile="cmos45nm_fp32")
+    assert mixed.host_profile == "cmos45nm_fp32" and alone.host_profile is None
+    assert mixed.by_term_pj["host_mac"] == pytest.approx(4.6 * tot.macs)
+    assert mixed.by_term_pj["host_ac"] == 0.0  # loihi prices the SOPs itself
+    assert mixed.total_pj == pytest.approx(alone.total_pj + 4.6 * tot.macs)
+    assert "mac" not in mixed.unpriced and mixed.coverage == 1.0
+    assert any("host profile 'cmos45nm_fp32'" in w and "host_mac" in w for w in mixed.warnings)
+    assert not any("MACs are not priced" in w for w in mixed.warnings)
+    assert_sums(mixed)
+    full = estimate_energy(result, "cmos45nm_fp32", host_profile="cmos45nm_fp32")
+    assert full.total_pj == estimate_energy(result, "cmos45nm_fp32").total_pj  # nothing to take over
+
+
+def test_host_profile_must_be_per_event():
+    with pytest.raises(ProfileFileError, match="per_event host profile"):
+        estimate_energy(sample_result(), "loihi", host_profile="spikesim_rram")

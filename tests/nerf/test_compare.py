@@ -58,7 +58,9 @@ def test_json_schema_and_runs(tcp_tp_ann: dict[str, Any]) -> None:
         assert run["profile"]["schema"] == "snnprof.profile/1"
         assert set(run["profile"]["energy"]) == {"cmos45nm_fp32", "spikesim_rram"}
         assert isinstance(run["metrics"]["macs"], int) and run["wall_s"] > 0
-    assert data["warnings"] == []
+    assert data["warnings"] == [
+        "untrained weights: tcp, tp, ann (no [model] checkpoint); counts and energies depend on the weights "
+        "through the spikes, so these figures describe random networks"]
 
 
 def test_tcp_vs_tp_invariants_in_the_json(tcp_tp_ann: dict[str, Any]) -> None:

@@ -8,11 +8,11 @@ import json
 import pytest
 
 from snnprof import estimate_energy
-from snnprof.comparison import compare_runs, comparability, like_for_like
+from snnprof.comparison import comparability, compare_runs, like_for_like
 from snnprof.energy import price
 from snnprof.render.compare import verdict_line
 from snnprof.run import Run
-from tests.reports.conftest import DENSE_MACS_PER_SAMPLE, B, ann_result, snn_result  # noqa: F401  (fixtures)
+from tests.reports.conftest import DENSE_MACS_PER_SAMPLE, B
 
 
 def run(result, label: str, profiles=("cmos45nm_fp32", "loihi"), host=None, checkpoint: str | None = "w.pt") -> Run:

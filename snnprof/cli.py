@@ -7,7 +7,6 @@ and no output file is written.
 
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import nullcontext
 from pathlib import Path
@@ -17,11 +16,15 @@ import typer
 from rich.table import Table
 
 from snnprof.cli_common import (
+    check_outputs,
     err_console,
     errors,
+    handle_sigterm,
     out_console,
+    strict_json,
     write_outputs,
 )
+from snnprof.units import printable
 
 __all__ = ["app", "main"]
 
@@ -109,6 +112,7 @@ def count(
     from snnprof.pipeline import run_config
     from snnprof.render import layers_csv, render_result
 
+    check_outputs(json_out, csv_out)
     with errors():
         given = [name for name in _DATASET_ONLY if options[name]]
         if given:
@@ -193,6 +197,8 @@ def _count_dataset(config: Path, profile: list[str] | None, json_out: Path | Non
 
     with errors():
         is_main = world_from_env().is_main
+    if is_main:
+        check_outputs(json_out, csv_out)
     with _RankErrors(is_main):
         cfg = load_config(config)
         ckpt = _checkpoint_option(config, json_out, options, checkpoint_path)
@@ -292,10 +298,11 @@ def profiles(
 
     Example: [bold]snnprof profiles --json profiles.json[/bold]
     """
+    check_outputs(json_out)
     with errors():
         rows = _profile_rows()
         if json_out is not None:
-            write_outputs({json_out: json.dumps(rows, indent=2) + "\n"})
+            write_outputs({json_out: strict_json(rows)})
     _out.print(_profiles_table(rows))
 
 
@@ -326,15 +333,16 @@ def zoo(
 
     Example: [bold]snnprof zoo[/bold]
     """
+    check_outputs(json_out)
     with errors():
         rows = _zoo_rows()
         if json_out is not None:
-            write_outputs({json_out: json.dumps(rows, indent=2) + "\n"})
+            write_outputs({json_out: strict_json(rows)})
     table = Table(title="Model zoo", title_justify="left")
     for header in ("name", "step mode", "description"):
         table.add_column(header, overflow="fold")
     for row in rows:
-        table.add_row(row["name"], row["step_mode"], row["description"])
+        table.add_row(printable(row["name"]), row["step_mode"], printable(row["description"]))
     _out.print(table)
 
 
@@ -361,6 +369,7 @@ def main() -> None:
     """Console-script entry point (``snnprof``)."""
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    handle_sigterm()
     app(prog_name="snnprof")
 
 

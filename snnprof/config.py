@@ -31,10 +31,11 @@ from the config's folder.
 from __future__ import annotations
 
 import logging
+import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -62,6 +63,10 @@ InputKind = Literal["spike", "count", "ternary", "dense"]
 #: Input kinds a layer override can force.
 INPUT_KINDS: tuple[str, ...] = ("spike", "count", "ternary", "dense")
 _SECTIONS: tuple[str, ...] = ("model", "input", "count", "energy", "train")
+#: ``torch.manual_seed`` takes seeds in ``[0, 2**64)``.
+MAX_SEED = 2**64 - 1
+#: Deepest nesting of tables/arrays accepted in a config (TOML itself allows any depth).
+MAX_DEPTH = 32
 
 
 def _folder(info: ValidationInfo) -> Path | None:
@@ -77,6 +82,32 @@ def _candidates(value: str, folder: Path | None) -> list[Path]:
     if given.is_absolute() or folder is None:
         return [given]
     return [given, folder / given]
+
+
+def _free_form_problem(value: Any, where: str, depth: int) -> str | None:
+    """The first problem in a free-form value, naming its key path (``None`` when fine)."""
+    if depth > MAX_DEPTH:
+        return f"expected tables nested at most {MAX_DEPTH} levels deep (deeper at {where})"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"expected finite numbers, got {value} at {where}"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        problem = _free_form_problem(item, f"{where}.{key}" if where else str(key), depth + 1)
+        if problem:
+            return problem
+    return None
+
+
+def check_free_form(value: Any) -> Any:
+    """A free-form table (``kwargs``, ``[train]``): finite numbers only, nested at most :data:`MAX_DEPTH` deep.
+
+    Raises:
+        ValueError: naming the first offending key path.
+    """
+    problem = _free_form_problem(value, "", 0)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def resolve_file(value: str, folder: Path | None, what: str) -> Path:
@@ -104,6 +135,8 @@ class ModelConfig(StrictModel):
     name: str
     kwargs: dict[str, Any] = Field(default_factory=dict)
     checkpoint: Path | None = None
+
+    _kwargs = field_validator("kwargs")(classmethod(lambda cls, v: check_free_form(v)))
 
     @field_validator("name")
     @classmethod
@@ -141,10 +174,12 @@ class InputConfig(StrictModel):
     source: Literal["synthetic", "dataset"] = "synthetic"
     batch_size: PositiveInt = 1
     time_steps: PositiveInt = 1
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     kwargs: dict[str, Any] = Field(default_factory=dict)
     reader: str | None = None
     path: Path | None = None
+
+    _kwargs = field_validator("kwargs")(classmethod(lambda cls, v: check_free_form(v)))
 
     @field_validator("reader")
     @classmethod
@@ -244,6 +279,8 @@ class RunConfig(StrictModel):
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     train: dict[str, Any] = Field(default_factory=dict)
 
+    _train = field_validator("train")(classmethod(lambda cls, v: check_free_form(v)))
+
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with some fields replaced (no re-validation; callers pass validated values)."""
         return self.model_copy(update=changes)
@@ -282,21 +319,40 @@ def resolve_profiles(profiles: tuple[str, ...] | list[str], folder: Path | None)
         ValueError: an unknown name or a missing file.
         ProfileFileError: a profile file that is not a valid hardware profile.
     """
-    from snnprof.energy import list_profiles, load_profile
+    from snnprof.energy import list_profiles
 
     known = list_profiles()
     out: list[str] = []
     for name in profiles:
         if _is_profile_path(name):
-            found = resolve_file(name, folder, "hardware profile file")
-            load_profile(found)  # a bad profile file is a ProfileFileError naming that file
-            out.append(str(found))
+            out.append(str(resolve_file(name, folder, "hardware profile file")))
         elif name in known:
             out.append(name)
         else:
             raise ValueError(f"expected a shipped hardware profile or a .toml path; unknown hardware profile "
                              f"{name!r}; shipped profiles: {', '.join(known)}")
+    distinct_profile_names(out)  # loads each: a bad profile file is a ProfileFileError naming that file
     return tuple(out)
+
+
+def distinct_profile_names(profiles: list[str]) -> None:
+    """Every profile of one run has its own name (a user file copied from a shipped one keeps its name).
+
+    Raises:
+        ValueError: naming both files of a repeated name.
+        ProfileFileError: an invalid profile file.
+    """
+    from snnprof.energy import load_profile
+
+    seen: dict[str, str] = {}
+    for given in profiles:
+        profile = load_profile(given)
+        where = profile.path or given
+        if profile.name in seen:
+            raise ValueError(f"expected distinct profile names: {profile.name!r} is both {seen[profile.name]} and "
+                             f"{where}" if seen[profile.name] != where else
+                             f"expected each profile once: {profile.name!r} is given twice")
+        seen[profile.name] = where
 
 
 def resolve_host_profile(value: str, folder: Path | None) -> str:
@@ -383,6 +439,8 @@ def parse_config(text: str, path: str | Path = "<string>") -> RunConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, "", f"invalid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(path, "", f"expected tables nested at most {MAX_DEPTH} levels deep") from None
     for key in data:
         if key not in _SECTIONS:
             raise ConfigError(path, key, f"unknown section; allowed: {', '.join(_SECTIONS)}")
@@ -407,8 +465,10 @@ def load_config(path: str | Path) -> RunConfig:
     if not path.is_file():
         raise ConfigError(path, "", "config file not found")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(path, "", f"cannot read config file: {err}") from None
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ConfigError(path, "", f"cannot read config file: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(path, "", f"expected a UTF-8 text file: {err.reason} at byte {err.start}") from None
     logger.debug("loaded config %s", path)
     return parse_config(text, path)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 
-__all__ = ["format_count", "format_energy_pj", "format_rate", "format_si"]
+__all__ = ["format_count", "format_energy_pj", "format_rate", "format_si", "printable"]
 
 _PREFIXES: tuple[tuple[float, str], ...] = (
     (1e15, "P"),
@@ -103,3 +104,18 @@ def format_rate(rate: float | None) -> str:
     if rate is None:
         return "—"
     return f"{_significant(_round_significant(rate * 100.0, 3))} %"
+
+
+def printable(text: str) -> str:
+    r"""``text`` safe for a terminal: control characters (escape codes, NUL ...) shown as ``\xNN``.
+
+    Example:
+        >>> print(printable("\x1b[31mred"))
+        \x1b[31mred
+    """
+    return "".join(c if c in "\t\n" or not unicodedata.category(c).startswith("C") else _escaped(c) for c in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"

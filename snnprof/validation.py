@@ -110,6 +110,8 @@ _EXPECTED: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "less_than": lambda c: f"a number < {_fmt(c, 'lt')}",
     "less_than_equal": lambda c: f"a number <= {_fmt(c, 'le')}",
     "string_too_short": lambda c: "a non-empty string",
+    "string_too_long": lambda c: f"a string of at most {c.get('max_length')} characters",
+    "string_pattern_mismatch": lambda c: f"a string matching {c.get('pattern')}",
     "too_short": lambda c: f"an array of at least {c.get('min_length')} item(s)",
     "too_long": lambda c: f"an array of at most {c.get('max_length')} item(s)",
     "literal_error": lambda c: f"one of {c.get('expected')}",

@@ -8,6 +8,7 @@ Failures of the model's own code (constructor, input generator, forward) are tur
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,11 +20,13 @@ from torch import nn
 from snnprof.config import RunConfig
 from snnprof.counting import Profiler
 from snnprof.dataset.loop import first_batch, to_device
-from snnprof.errors import ConfigError
+from snnprof.errors import ConfigError, SnnprofError
+from snnprof.guard import Estimate, Limits, check_fits, limits_from_env
 from snnprof.models import ModelEntry, get_entry
 
 __all__ = [
     "build_model",
+    "described",
     "entry_of",
     "first_line",
     "load_checkpoint",
@@ -52,21 +55,38 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def described(err: BaseException) -> str:
+    """``Type: first line`` of an exception raised by model or user code (what the error line shows)."""
+    text = str(err).strip()
+    line = text.splitlines()[0] if text else ""
+    if isinstance(err, MemoryError) or "can't allocate memory" in line or "not enough memory" in line:
+        line = f"out of memory ({line})" if line else "out of memory"
+    return f"{type(err).__name__}: {line}" if line else type(err).__name__
+
+
 def entry_of(cfg: RunConfig) -> ModelEntry:
     """The zoo entry the config names."""
     return get_entry(cfg.model.name)
 
 
 def build_model(cfg: RunConfig) -> nn.Module:
-    """Build the config's zoo model with its constructor kwargs.
+    """Build the config's model with its constructor kwargs (the boundary to the model's own code).
 
     Raises:
-        ConfigError: when the constructor rejects ``model.kwargs`` (TypeError/ValueError).
+        ConfigError: whatever the constructor raises (bad kwargs, an assertion of the model's own,
+            running out of memory), as one line naming ``model.kwargs`` and the model's message.
     """
+    key = "model.kwargs" if cfg.model.kwargs else "model.name"
     try:
-        return entry_of(cfg).factory(**cfg.model.kwargs)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(cfg.path, "model.kwargs", f"rejected by {cfg.model.name}: {err}") from None
+        model = entry_of(cfg).factory(**cfg.model.kwargs)
+    except SnnprofError:
+        raise
+    except Exception as err:  # noqa: BLE001  (model code raises anything; reported, never a traceback)
+        raise ConfigError(cfg.path, key, f"rejected by {cfg.model.name}: {described(err)}") from None
+    if not isinstance(model, nn.Module):
+        raise ConfigError(cfg.path, "model.name", f"expected {cfg.model.name} to build a torch.nn.Module, "
+                                                  f"got {type(model).__name__}")
+    return model
 
 
 def _state_dict_of(obj: Any) -> Mapping[str, Any] | None:
@@ -113,10 +133,17 @@ def load_checkpoint(model: nn.Module, checkpoint: Path, cfg_path: Path) -> None:
     state = _state_dict_of(obj)
     if state is None:
         raise ConfigError(cfg_path, key, f"checkpoint {checkpoint} holds no state_dict")
+    odd = sorted(k for k in model.state_dict() if k in state and not isinstance(state[k], torch.Tensor))
+    if odd:
+        raise ConfigError(cfg_path, key, f"checkpoint {checkpoint}: expected tensors, got "
+                                         f"{type(state[odd[0]]).__name__} under {_listing(odd)}")
     problem = _mismatch(model, state)
     if problem:
         raise ConfigError(cfg_path, key, f"checkpoint {checkpoint} does not fit the model: {problem}")
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except Exception as err:  # noqa: BLE001  (dtype or custom load hooks of the model's own)
+        raise ConfigError(cfg_path, key, f"checkpoint {checkpoint} does not load: {described(err)}") from None
 
 
 def _check_overrides(cfg: RunConfig, model: nn.Module) -> None:
@@ -127,6 +154,44 @@ def _check_overrides(cfg: RunConfig, model: nn.Module) -> None:
             names = sorted(n for n in modules if n)
             raise ConfigError(cfg.path, f"count.overrides.{layer}",
                               f"no such layer in {cfg.model.name}; layers: {_listing(names)}")
+
+
+#: A forward probe (one sample, one step) runs only when the run is at least this many times larger.
+PROBE_SCALE = 16
+
+
+def _tensor_bytes(obj: Any) -> int:
+    """Bytes of every tensor in ``obj`` (a tensor, or tuples/lists/dicts of them)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, Mapping):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, tuple | list):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
+def model_bytes(model: nn.Module) -> int:
+    """Bytes of the model's parameters and buffers."""
+    return sum(_tensor_bytes(t) for t in (*model.parameters(), *model.buffers()))
+
+
+def _meta_params_bytes(cfg: RunConfig) -> int | None:
+    """Parameter bytes of the config's model built on the ``meta`` device (nothing allocated).
+
+    ``None`` when the constructor cannot build on ``meta`` (then the real build is the check).
+    """
+    try:
+        with torch.device("meta"):
+            return model_bytes(entry_of(cfg).factory(**cfg.model.kwargs))
+    except Exception:  # noqa: BLE001  (data-dependent constructors cannot run on meta; the real build reports)
+        return None
+
+
+def run_scale(cfg: RunConfig) -> int:
+    """How many one-sample, one-step probes the run is: ``B * T`` (``B`` for ANNs)."""
+    steps = cfg.input.time_steps if entry_of(cfg).step_mode != "ann" else 1
+    return cfg.input.batch_size * steps
 
 
 def prepare_model(cfg: RunConfig, device: torch.device | str = "cpu", *, train: bool = False) -> nn.Module:
@@ -140,6 +205,9 @@ def prepare_model(cfg: RunConfig, device: torch.device | str = "cpu", *, train: 
     Raises:
         ConfigError: bad kwargs, checkpoint or overrides.
     """
+    params = _meta_params_bytes(cfg)
+    if params is not None:
+        check_fits(Estimate(params_bytes=params), limits_from_env(), cfg.path, "model.kwargs")
     torch.manual_seed(cfg.input.seed)  # every process and command builds the same weights
     model = build_model(cfg)
     if cfg.model.checkpoint is not None:
@@ -163,11 +231,54 @@ def model_inputs(cfg: RunConfig, model: nn.Module) -> tuple[Any, Any]:
     if cfg.input.source == "dataset":
         return first_batch(cfg, entry)
     inp = cfg.input
+    guard_run(cfg, model, limits_from_env())
     try:
         return entry.make_inputs(model, inp.batch_size, inp.time_steps, inp.seed, **inp.kwargs), None
-    except (TypeError, ValueError) as err:
-        raise ConfigError(cfg.path, "input.kwargs",
-                          f"rejected by {cfg.model.name}'s input generator: {err}") from None
+    except SnnprofError:
+        raise
+    except Exception as err:  # noqa: BLE001  (generator code raises anything; reported, never a traceback)
+        key = "input.kwargs" if inp.kwargs else "input"
+        raise ConfigError(cfg.path, key, f"rejected by {cfg.model.name}'s input generator: {described(err)}") from None
+
+
+def _forward_probe(cfg: RunConfig, model: nn.Module, sample: Any, scale: int) -> tuple[float, float] | None:
+    """``(activation bytes, dense MACs)`` of the run, scaled from one sample at one step (``None``: no probe)."""
+    probe = copy.deepcopy(model)
+    profiler = make_profiler(cfg, probe, batch_size=1, time_steps=1, strict=False)
+    try:
+        with torch.no_grad(), profiler:
+            entry_of(cfg).run(probe, sample, 1)
+        result = profiler.result()
+    except Exception:  # noqa: BLE001  (a model that cannot run one step at batch 1: the real run reports)
+        return None
+    activations = float(sum(layer.output_write_bytes for layer in result.layers))
+    return activations * scale, float(result.totals.dense_macs) * scale
+
+
+def guard_run(cfg: RunConfig, model: nn.Module, limits: Limits) -> Estimate:
+    """Refuse a synthetic-input run that cannot fit (see :mod:`snnprof.guard`); returns the estimate.
+
+    The inputs are estimated from a one-sample, one-step draw of the generator; a forward probe of
+    that draw (activations, dense MACs) runs when the run is :data:`PROBE_SCALE` or more times it.
+    The probes leave the run's random state untouched.
+
+    Raises:
+        ConfigError: the estimate exceeds a limit (naming ``input`` and both figures).
+    """
+    inp, scale = cfg.input, run_scale(cfg)
+    estimate = Estimate(params_bytes=float(model_bytes(model)))
+    with torch.random.fork_rng(devices=[]):
+        try:
+            sample = entry_of(cfg).make_inputs(model, 1, 1, inp.seed, **inp.kwargs)
+        except Exception:  # noqa: BLE001  (the real call reports the generator's own error)
+            return estimate
+        estimate = Estimate(estimate.params_bytes, float(_tensor_bytes(sample)) * scale)
+        check_fits(estimate, limits, cfg.path)
+        probed = _forward_probe(cfg, model, sample, scale) if scale >= PROBE_SCALE else None
+    if probed is not None:
+        estimate = Estimate(estimate.params_bytes, estimate.input_bytes, *probed)
+        check_fits(estimate, limits, cfg.path)
+    return estimate
 
 
 def make_inputs(cfg: RunConfig, model: nn.Module) -> Any:
@@ -176,15 +287,18 @@ def make_inputs(cfg: RunConfig, model: nn.Module) -> Any:
 
 
 def run_model(cfg: RunConfig, model: nn.Module, inputs: Any) -> Any:
-    """Run one batch through the zoo entry's runner (all time steps).
+    """Run one batch through the zoo entry's runner (all time steps): the boundary to the model's forward.
 
     Raises:
-        ConfigError: the model rejects the inputs (``RuntimeError``/``ValueError`` of its forward).
+        ConfigError: whatever the model's forward raises (shape errors, assertions, out of memory),
+            as one line naming ``input`` and the model's message.
     """
     try:
         return entry_of(cfg).run(model, inputs, cfg.input.time_steps)
-    except (RuntimeError, ValueError) as err:
-        raise ConfigError(cfg.path, "input", f"the model rejected the inputs: {first_line(err)}") from None
+    except SnnprofError:
+        raise
+    except Exception as err:  # noqa: BLE001  (model code raises anything; reported, never a traceback)
+        raise ConfigError(cfg.path, "input", f"the model rejected the inputs: {described(err)}") from None
 
 
 def make_profiler(cfg: RunConfig, model: nn.Module, **extra: Any) -> Profiler:

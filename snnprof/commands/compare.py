@@ -8,14 +8,13 @@ and the first config's energy reduction against each other one. Exit 2 on bad in
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from snnprof.cli_common import err_console, errors, out_console, write_outputs
+from snnprof.cli_common import check_outputs, err_console, errors, out_console, strict_json, write_outputs
 
 __all__ = ["compare", "register"]
 
@@ -55,6 +54,7 @@ def compare(
     from snnprof.pipeline import compare_configs
     from snnprof.render.compare import render_comparison
 
+    check_outputs(json_out)
     with errors():
         if len(configs) < 2:
             raise ConfigError(configs[0] if configs else "<command line>", "",
@@ -66,7 +66,7 @@ def compare(
             with err_console.status(f"comparing {len(loaded)} configs ..."):
                 cmp = compare_configs(loaded, profile, host_profile)
         if json_out is not None:
-            write_outputs({json_out: json.dumps(cmp.to_dict(), indent=2, allow_nan=False) + "\n"})
+            write_outputs({json_out: strict_json(cmp.to_dict())})
     if not quiet:
         out_console.print(render_comparison(cmp))
         if json_out is not None:

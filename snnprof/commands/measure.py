@@ -7,7 +7,6 @@ NVML the command exits with code 3 and one sentence. Everything heavy is importe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,10 +15,12 @@ import typer
 from snnprof.cli_common import (
     EXIT_BAD_INPUT,
     EXIT_NO_HARDWARE,
+    check_outputs,
     err_console,
     errors,
     fail,
     out_console,
+    strict_json,
     write_outputs,
 )
 from snnprof.errors import HardwareMissingError
@@ -92,6 +93,7 @@ def measure(
     from snnprof.pipeline.measure import MODES, MeasureOptions, run_measurement
     from snnprof.render.measure import render_measurement
 
+    check_outputs(json_out)
     with errors():
         cfg = load_config(config)
         if mode not in MODES:
@@ -109,7 +111,7 @@ def measure(
         finally:
             backend.close()
         if json_out is not None:
-            write_outputs({json_out: json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"})
+            write_outputs({json_out: strict_json(report.to_dict())})
         out_console.print(render_measurement(report))
         if json_out is not None:
             out_console.print(f"wrote {json_out}" + (" (partial)" if error else ""), highlight=False)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from snnprof.cli_common import EXIT_BAD_INPUT, err_console, errors, fail, out_console, write_outputs
+from snnprof.cli_common import EXIT_BAD_INPUT, check_outputs, err_console, errors, fail, out_console, write_outputs
 
 if TYPE_CHECKING:
     from snnprof.config import RunConfig
@@ -147,9 +147,8 @@ def report(
 
     target = out if out is not None else default_out(configs)
     labels = _labels(label, configs)
+    check_outputs(target)
     with errors():
-        if target.is_dir():
-            fail(ValueError(f"--out {target} is a folder; expected an .html file path"), EXIT_BAD_INPUT)
         cfgs = [load_config(c) for c in configs]
         meas = match_measured(measured or [], cfgs)
         chosen = comparison_profiles(cfgs, profile)

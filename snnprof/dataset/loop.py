@@ -28,7 +28,7 @@ from snnprof.config import RunConfig
 from snnprof.counting import Profiler
 from snnprof.dataset.errors import DatasetError
 from snnprof.dataset.sharding import BatchShardSampler
-from snnprof.errors import ConfigError
+from snnprof.errors import ConfigError, SnnprofError
 from snnprof.models.registry import ModelEntry
 
 __all__ = ["BatchDone", "first_batch", "open_config_dataset", "stream_dataset", "to_device"]
@@ -174,7 +174,9 @@ def stream_dataset(spec: StreamSpec, prof: Profiler, on_batch: BatchDone | None 
         model_inputs = to_device(spec.entry.batch_to_inputs(inputs), spec.device)
         try:
             spec.entry.run(spec.model, model_inputs, steps)
-        except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as err:
+        except SnnprofError:
+            raise
+        except Exception as err:  # noqa: BLE001  (model code raises anything; reported, never a traceback)
             raise ConfigError(cfg.path, "input", f"the model rejected batch {done} of the dataset: "
                                                  f"{_first_line(err)}") from None
         prof.end_batch(size)

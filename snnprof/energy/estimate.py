@@ -404,10 +404,16 @@ def price(
         ``{profile name: EnergyResult}`` in the given order.
 
     Raises:
-        ProfileFileError: an unknown or invalid profile.
+        ProfileFileError: an unknown or invalid profile, or two profiles of the same name.
     """
     out: dict[str, EnergyResult] = {}
+    sources: dict[str, str] = {}
     for profile in profiles:
-        energy = estimate_energy(result, profile, host_profile)
-        out[energy.profile] = energy
+        prof = load_profile(profile)
+        if prof.name in out:
+            raise ProfileFileError(prof.path or prof.name, "profile.name",
+                                   f"expected distinct profile names in one run: {prof.name!r} is also "
+                                   f"{sources[prof.name]}")
+        out[prof.name] = estimate_energy(result, prof, host_profile)
+        sources[prof.name] = prof.path or prof.name
     return out

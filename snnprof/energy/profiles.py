@@ -71,7 +71,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from snnprof.errors import ProfileFileError
-from snnprof.validation import KeyProblem, PositiveInt, StrictModel, validate
+from snnprof.validation import KeyProblem, StrictModel, validate
 
 __all__ = [
     "CROSSBAR_KEYS",
@@ -170,13 +170,17 @@ class HardwareProfile:
 # The file's schema (pydantic models; errors become ProfileFileError naming file and key)
 # ---------------------------------------------------------------------------------------------
 
-#: One price: a finite, non-negative energy in pJ.
-Price = Annotated[float, Field(ge=0)]
-NonEmpty = Annotated[str, Field(min_length=1, pattern=r"\S")]
+#: The largest plausible price of one event or byte: 1 J (1e12 pJ).
+MAX_PRICE_PJ = 1e12
+#: One price: a finite, non-negative energy in pJ, at most :data:`MAX_PRICE_PJ`.
+Price = Annotated[float, Field(ge=0, le=MAX_PRICE_PJ)]
+NonEmpty = Annotated[str, Field(min_length=1, max_length=4000, pattern=r"\S")]
+#: A profile name: letters, digits and ``_ . + -`` (it is printed in terminals and used as a key).
+ProfileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")]
 
 
 class _Head(StrictModel):
-    name: NonEmpty
+    name: ProfileName
     description: str = ""
     model: Literal["per_event", "crossbar"]
 
@@ -208,7 +212,7 @@ class _Memory(StrictModel):
 
 
 class _Crossbar(StrictModel):
-    xbar_size: PositiveInt
+    xbar_size: Annotated[int, Field(gt=0, le=1 << 20)]
     xbar_ar_pj: Price
     tile_buffer_pj: Price
     temp_buffer_pj: Price

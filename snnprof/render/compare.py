@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from snnprof.comparison import Comparison, EnergyVerdict, Metric
-from snnprof.units import format_count, format_energy_pj, format_rate
+from snnprof.units import format_count, format_energy_pj, format_rate, printable
 
 __all__ = ["comparison_table", "reduction_lines", "render_comparison", "verdict_line"]
 
@@ -88,10 +88,11 @@ def comparison_table(cmp: Comparison) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("metric", no_wrap=True)
     for i, run in enumerate(cmp.runs):
-        table.add_column(run.label, justify="right", overflow="fold")
+        table.add_column(printable(run.label), justify="right", overflow="fold")
         if i:
             table.add_column("/ first", justify="right", style="dim")
-    table.add_row("model", *[cell for i, r in enumerate(cmp.runs) for cell in ([r.model, ""] if i else [r.model])])
+    models = [printable(r.model) for r in cmp.runs]
+    table.add_row("model", *[cell for i, m in enumerate(models) for cell in ([m, ""] if i else [m])])
     for label, metric in _table_rows(cmp):
         pair = cmp.metric(_PAIRED[metric.key]) if metric.key in _PAIRED else None
         row = [label]
@@ -129,12 +130,13 @@ def reduction_lines(cmp: Comparison) -> list[str]:
 def render_comparison(cmp: Comparison) -> RenderableType:
     """Table, verdict lines, the warnings that change them, quality notes and notes as one Rich renderable."""
     parts: list[RenderableType] = [comparison_table(cmp)]
-    parts += [Text(line, style="" if "not comparable" not in line else "yellow") for line in reduction_lines(cmp)]
+    parts += [Text(printable(line), style="" if "not comparable" not in line else "yellow")
+              for line in reduction_lines(cmp)]
     for label, warnings in cmp.warnings.items():
-        parts += [Text(f"warning ({label}, {w}", style="yellow") for w in _with_paren(warnings)]
+        parts += [Text(printable(f"warning ({label}, {w}"), style="yellow") for w in _with_paren(warnings)]
     notes = sorted({f"quality: {r.label}: {r.quality_note}" for r in cmp.runs if r.quality_note})
-    parts += [Text(n, style="dim") for n in notes]
-    parts += [Text(f"warning: {w}", style="yellow") for w in cmp.notes]
+    parts += [Text(printable(n), style="dim") for n in notes]
+    parts += [Text(printable(f"warning: {w}"), style="yellow") for w in cmp.notes]
     return Group(*parts)
 
 

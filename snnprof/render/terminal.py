@@ -17,7 +17,7 @@ from rich.text import Text
 from snnprof.counting.results import LayerRecord, ProfileResult
 from snnprof.energy.estimate import EnergyResult
 from snnprof.run import Run
-from snnprof.units import format_count, format_energy_pj, format_rate
+from snnprof.units import format_count, format_energy_pj, format_rate, printable
 
 Shown = ProfileResult | Run
 
@@ -67,7 +67,7 @@ def _layer_energy(energy: EnergyResult | None, name: str, divisor: int) -> str:
 
 def _layer_row(rec: LayerRecord, energy: EnergyResult | None, divisor: int) -> list[str]:
     """One table row for a layer."""
-    row = [rec.name, rec.type, rec.input_kind]
+    row = [printable(rec.name), printable(rec.type), printable(rec.input_kind)]
     row += [_count(getattr(rec, attr), divisor) for _, attr in _COUNT_COLUMNS]
     row.append(format_rate(rec.firing_rate))
     if energy is not None:
@@ -115,7 +115,7 @@ def layer_table(shown: Shown, per_sample: bool = False) -> Table:
 def title_line(result: ProfileResult) -> Text:
     """One-line header: model, batch, time steps and the counting conventions."""
     return Text.assemble(
-        (result.model, "bold"),
+        (printable(result.model), "bold"),
         f"  batch {result.batch_size} · T {result.time_steps} · SOPs {result.sop_convention}"
         f" · count weighting {result.count_weighting}",
     )
@@ -160,13 +160,15 @@ def energy_table(shown: Shown, per_sample: bool = False) -> Table | None:
     table.add_column("per sample", justify="right")
     table.add_column("terms per sample" if per_sample else "terms", overflow="fold")
     table.add_column("fidelity")
+    table.add_column("ops priced", justify="right")
     for name, entry in energies.items():
         table.add_row(
-            name,
+            name + (f" + host {entry.host_profile}" if entry.host_profile else ""),
             format_energy_pj(entry.total_pj),
             format_energy_pj(entry.per_sample_pj),
             _terms(entry.by_term_pj, divisor),
             str(entry.provenance.get("fidelity", "?")),
+            Text(format_rate(entry.coverage), style="" if entry.coverage >= 1 else "yellow"),
         )
     return table
 
@@ -176,12 +178,14 @@ def notes(shown: Shown) -> list[Text]:
     result, energies = _split(shown)
     lines: list[Text] = []
     if result.unsupported:
-        lines.append(Text("no counting rule (not counted): " + ", ".join(result.unsupported), style="yellow"))
+        lines.append(Text(printable("no counting rule (not counted): " + ", ".join(result.unsupported)),
+                          style="yellow"))
     if result.uncalled:
-        lines.append(Text("modules with parameters never ran: " + ", ".join(result.uncalled), style="yellow"))
-    lines += [Text(f"warning: {w}", style="yellow") for w in result.warnings]
+        lines.append(Text(printable("modules with parameters never ran: " + ", ".join(result.uncalled)),
+                          style="yellow"))
+    lines += [Text(printable(f"warning: {w}"), style="yellow") for w in result.warnings]
     for name, entry in energies.items():
-        lines += [Text(f"warning ({name}): {w}", style="yellow") for w in entry.warnings]
+        lines += [Text(printable(f"warning ({name}): {w}"), style="yellow") for w in entry.warnings]
     return lines
 
 

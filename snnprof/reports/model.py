@@ -20,6 +20,7 @@ from snnprof.counting.results import LayerRecord, ProfileResult
 from snnprof.energy.estimate import EnergyResult
 from snnprof.energy.measured import MeasuredEnergy
 from snnprof.run import Run
+from snnprof.units import format_count
 
 __all__ = [
     "PER_SAMPLE_METRICS",
@@ -50,6 +51,9 @@ class EnergySummary:
         layer_terms_pj: per layer, per-sample energy per term in pJ.
         provenance: the profile's provenance (source, year, technology_nm, precision, fidelity...).
         warnings: what the profile does not price.
+        coverage: fraction (0..1) of the run's operations that have a price.
+        unpriced_ops: the operations left unpriced, per sample, as text (empty when none).
+        host_profile: the host profile that priced what this one cannot run, if any.
     """
 
     profile: str
@@ -60,6 +64,9 @@ class EnergySummary:
     layer_terms_pj: dict[str, dict[str, float]]
     provenance: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    coverage: float = 1.0
+    unpriced_ops: str = ""
+    host_profile: str | None = None
 
     @property
     def fidelity(self) -> str:
@@ -244,7 +251,19 @@ def energy_summary(profile: str, energy: EnergyResult, batch_size: int) -> Energ
         layer_terms_pj={name: _scaled(terms, batch) for name, terms in energy.layer_terms.items()},
         provenance=dict(energy.provenance),
         warnings=tuple(energy.warnings),
+        coverage=energy.coverage,
+        unpriced_ops=_unpriced_ops(energy, batch),
+        host_profile=energy.host_profile,
     )
+
+
+_OP_WORDS: dict[str, str] = {"mac": "MACs", "ac": "SOPs", "neuron_update": "neuron updates", "spike": "spikes"}
+
+
+def _unpriced_ops(energy: EnergyResult, batch: int) -> str:
+    """``"27.2 G MACs · 1.2 M neuron updates"`` per sample (operations only; bytes are in the warnings)."""
+    return " · ".join(f"{format_count(energy.unpriced[k] / batch)} {w}" for k, w in _OP_WORDS.items()
+                      if energy.unpriced.get(k))
 
 
 # --------------------------------------------------------------------------- layers

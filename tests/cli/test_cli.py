@@ -296,7 +296,7 @@ def test_unwritable_output_exits_2(tmp_path: Path) -> None:
     (tmp_path / "taken").mkdir()
     result = invoke("count", write(tmp_path, SMALL_SJ), "--json", tmp_path / "taken")
     assert result.exit_code == 2
-    assert_one_line_error(result, "cannot write", "taken")
+    assert_one_line_error(result, "taken", "is a folder")
     assert list((tmp_path / "taken").iterdir()) == []
 
 

@@ -1,0 +1,1 @@
+"""Adversarial inputs: mutated configs and hardware profiles, run through ``snnprof count``."""

@@ -24,6 +24,7 @@ from snnprof.cli_common import (
     strict_json,
     write_outputs,
 )
+from snnprof.quiet import NOISY_LOGGERS
 from snnprof.units import printable
 
 __all__ = ["app", "main"]
@@ -153,9 +154,12 @@ class _RankErrors:
     def __exit__(self, kind: Any, err: Any, tb: Any) -> bool | None:
         if self.main is not None:
             return self.main.__exit__(kind, err, tb)
-        from snnprof.cli_common import EXIT_BAD_INPUT, EXIT_NO_HARDWARE
+        from snnprof.cli_common import EXIT_BAD_INPUT, EXIT_NO_HARDWARE, fail
+        from snnprof.dataset.errors import DistributedRunError
         from snnprof.errors import HardwareMissingError, SnnprofError
 
+        if isinstance(err, DistributedRunError) and err.every_rank:
+            fail(err, EXIT_BAD_INPUT)
         if isinstance(err, SnnprofError):
             raise typer.Exit(EXIT_NO_HARDWARE if isinstance(err, HardwareMissingError) else EXIT_BAD_INPUT) from None
         return None
@@ -346,8 +350,6 @@ def zoo(
     _out.print(table)
 
 
-#: Loggers whose environment notes would clutter the CLI's stderr (e.g. torch without Triton).
-_QUIET_LOGGERS: tuple[str, ...] = ("torch._library.triton",)
 
 
 def _register_commands() -> None:
@@ -367,7 +369,7 @@ _register_commands()
 
 def main() -> None:
     """Console-script entry point (``snnprof``)."""
-    for name in _QUIET_LOGGERS:
+    for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     handle_sigterm()
     app(prog_name="snnprof")

@@ -120,6 +120,10 @@ def resolve_file(value: str, folder: Path | None, what: str) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+    present = next((c for c in candidates if c.exists()), None)
+    if present is not None:
+        kind = "a folder" if present.is_dir() else "not a regular file"
+        raise ValueError(f"expected an existing {what}, got {present}: {kind}")
     raise ValueError(f"expected an existing {what}, not found: {' or '.join(map(str, candidates))}")
 
 

@@ -23,6 +23,7 @@ from snnprof.dataset.loop import first_batch, to_device
 from snnprof.errors import ConfigError, SnnprofError
 from snnprof.guard import Estimate, Limits, check_fits, limits_from_env
 from snnprof.models import ModelEntry, get_entry
+from snnprof.quiet import quiet_libraries
 
 __all__ = [
     "build_model",
@@ -78,7 +79,8 @@ def build_model(cfg: RunConfig) -> nn.Module:
     """
     key = "model.kwargs" if cfg.model.kwargs else "model.name"
     try:
-        model = entry_of(cfg).factory(**cfg.model.kwargs)
+        with quiet_libraries():
+            model = entry_of(cfg).factory(**cfg.model.kwargs)
     except SnnprofError:
         raise
     except Exception as err:  # noqa: BLE001  (model code raises anything; reported, never a traceback)
@@ -246,7 +248,7 @@ def _forward_probe(cfg: RunConfig, model: nn.Module, sample: Any, scale: int) ->
     probe = copy.deepcopy(model)
     profiler = make_profiler(cfg, probe, batch_size=1, time_steps=1, strict=False)
     try:
-        with torch.no_grad(), profiler:
+        with torch.no_grad(), quiet_libraries(), profiler:
             entry_of(cfg).run(probe, sample, 1)
         result = profiler.result()
     except Exception:  # noqa: BLE001  (a model that cannot run one step at batch 1: the real run reports)
@@ -294,7 +296,8 @@ def run_model(cfg: RunConfig, model: nn.Module, inputs: Any) -> Any:
             as one line naming ``input`` and the model's message.
     """
     try:
-        return entry_of(cfg).run(model, inputs, cfg.input.time_steps)
+        with quiet_libraries():
+            return entry_of(cfg).run(model, inputs, cfg.input.time_steps)
     except SnnprofError:
         raise
     except Exception as err:  # noqa: BLE001  (model code raises anything; reported, never a traceback)

@@ -12,6 +12,7 @@ The gather waits for the slowest rank; its timeout is ``SNNPROF_DIST_TIMEOUT_S``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -117,17 +118,31 @@ def distributed(device: str) -> Iterator[DistContext]:
     try:
         yield DistContext(ctx.rank, ctx.world_size, ctx.local_rank, backend)
     finally:
-        dist.destroy_process_group()
+        with contextlib.suppress(Exception):  # a lost peer can make the teardown fail too; the error is reported
+            dist.destroy_process_group()
 
 
 def gather_outcomes(ctx: DistContext, outcome: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every rank's outcome, in rank order (the one collective of a distributed count)."""
+    """Every rank's outcome, in rank order (the one collective of a distributed count).
+
+    Raises:
+        DistributedRunError: the gather timed out or a rank vanished (reported by every surviving rank).
+    """
     if not ctx.active:
         return [dict(outcome)]
     import torch.distributed as dist
 
     gathered: list[Any] = [None] * ctx.world_size
-    dist.all_gather_object(gathered, dict(outcome))
+    try:
+        dist.all_gather_object(gathered, dict(outcome))
+    except Exception as err:  # noqa: BLE001  (gloo/nccl report timeouts and lost peers in many types)
+        timeout = _env_int("SNNPROF_DIST_TIMEOUT_S", _DEFAULT_TIMEOUT_S)
+        line = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise DistributedRunError(
+            f"rank {ctx.rank} of {ctx.world_size} lost contact with the other ranks while gathering the results "
+            f"(a rank hung or died; timeout {timeout} s, SNNPROF_DIST_TIMEOUT_S): {type(err).__name__}: {line}",
+            every_rank=True,
+        ) from None
     return [dict(g) for g in gathered]
 
 

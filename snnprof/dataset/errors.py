@@ -12,4 +12,13 @@ class DatasetError(SnnprofError):
 
 
 class DistributedRunError(SnnprofError):
-    """A rank of a distributed run failed (the message names the rank and its error)."""
+    """A rank of a distributed run failed (the message names the rank and its error).
+
+    Attributes:
+        every_rank: every surviving rank reports it (the ranks lost contact, so none of them can
+            rely on rank 0 to print it); otherwise rank 0 alone prints it.
+    """
+
+    def __init__(self, message: str, every_rank: bool = False) -> None:
+        super().__init__(message)
+        self.every_rank = every_rank

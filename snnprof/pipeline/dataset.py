@@ -69,7 +69,7 @@ def _profile_shard(cfg: RunConfig, chosen: tuple[str, ...], weights: dict[str, A
     model = prepare_model(cfg, device)
     dataset = open_config_dataset(cfg)
     size = cfg.input.batch_size
-    print_ = fingerprint(cfg.text, list(chosen), size, len(dataset))  # type: ignore[arg-type]
+    print_ = fingerprint(cfg.text, list(chosen), size, len(dataset), cfg.input.path)  # type: ignore[arg-type]
     done = load_checkpoint(opts.checkpoint, print_) if opts.resume and opts.checkpoint else None
     start = done.batches_done if done else 0
     limit = opts.max_batches * size if opts.max_batches else None
@@ -89,7 +89,7 @@ def _profile_shard(cfg: RunConfig, chosen: tuple[str, ...], weights: dict[str, A
     spec = StreamSpec(cfg, entry_of(cfg), model, dataset, sampler, device)
     with torch.no_grad(), prof:
         if done is not None:
-            prof.load_state_dict(done.state, device)
+            _resume(prof, done, opts.checkpoint, device)
         samples = stream_dataset(spec, prof, on_batch)
     prof.batch_size = before + samples
     result = prof.result()
@@ -98,6 +98,15 @@ def _profile_shard(cfg: RunConfig, chosen: tuple[str, ...], weights: dict[str, A
                                  "batches": -(-sampler.total_samples // size), "max_batches": opts.max_batches,
                                  "world_size": ctx.world_size, "resumed_at_batch": start}}
     return result
+
+
+def _resume(prof: Profiler, done: Any, path: Path | None, device: torch.device) -> None:
+    """Load a validated checkpoint's profiler state; a state that does not load is bad input, not a crash."""
+    try:
+        prof.load_state_dict(done.state, device)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as err:
+        raise ConfigError(path or "", "profiler", f"expected a profiler state of this model and run: "
+                                                  f"{type(err).__name__}: {' '.join(str(err).split())[:200]}") from None
 
 
 def _outcome(run: Callable[[], ProfileResult], rank: int) -> dict[str, Any]:

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +57,11 @@ def expected_per_sample(x: torch.Tensor, model: str = "tiny_if") -> np.ndarray:
 
 
 class TinySpikes(Dataset):
-    def __init__(self, path: Path, claim_extra: int = 0, fail_at: int = -1, fail_flag: str = "",
-                 offset: float = 0.0) -> None:
+    def __init__(self, path: Path, claim_extra: int = 0, fail_at: int = -1, fail_flag: str = "", *,
+                 offset: float = 0.0, hang_at: int = -1) -> None:
         data = torch.load(path, weights_only=True)
         self.x, self.y = data["x"] + offset, data["y"]
-        self.claim_extra, self.fail_at, self.fail_flag = claim_extra, fail_at, fail_flag
+        self.claim_extra, self.fail_at, self.fail_flag, self.hang_at = claim_extra, fail_at, fail_flag, hang_at
 
     def __len__(self) -> int:
         return self.x.shape[0] + self.claim_extra
@@ -67,6 +69,8 @@ class TinySpikes(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         if index == self.fail_at and (not self.fail_flag or Path(self.fail_flag).exists()):
             raise OSError(f"corrupt record {index}")
+        if index == self.hang_at:  # a rank that hangs (as under SIGSTOP): the others must not wait forever
+            os.kill(os.getpid(), signal.SIGSTOP)
         return self.x[index], int(self.y[index])
 
 

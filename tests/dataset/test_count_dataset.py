@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -186,3 +187,69 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path: Path) -> None:
     assert result.exit_code == 2
     _one_error_line(result, "checkpoint is of another run", "other hardware profiles")
     assert not out.exists() and out.with_name("out.json.ckpt").is_file()
+
+
+def _interrupted(tmp_path: Path) -> tuple[Path, Path, dict]:
+    """A run that failed at batch 3 of 4-sample batches (18 samples), with its checkpoint after 2 batches."""
+    flag = tmp_path / "broken"
+    flag.touch()
+    config, _ = _setup(tmp_path, n=18, kwargs=f'{{ fail_at = 13, fail_flag = "{flag}" }}')
+    out = tmp_path / "out.json"
+    assert _count(config, "--dataset", "--json", out, "--checkpoint-every", "2", "-q").exit_code == 2
+    flag.unlink()
+    return config, out, torch.load(out.with_name("out.json.ckpt"), weights_only=True)
+
+
+#: ``(what is done to the saved checkpoint, the key the error names)``; every field of the layout.
+CORRUPTIONS: dict[str, tuple[object, str]] = {
+    "format-missing": (lambda c: c.pop("format"), "format"),
+    "format-other": (lambda c: c.update(format="snnprof.count-checkpoint/1"), "format"),
+    "batches-missing": (lambda c: c.pop("batches_done"), "batches_done"),
+    "batches-negative": (lambda c: c.update(batches_done=-5), "batches_done"),
+    "batches-too-many": (lambda c: c.update(batches_done=1000), "batches_done"),
+    "batches-string": (lambda c: c.update(batches_done="2"), "batches_done"),
+    "batches-inconsistent": (lambda c: c.update(batches_done=3), "samples_done"),
+    "samples-missing": (lambda c: c.pop("samples_done"), "samples_done"),
+    "samples-wrong": (lambda c: c.update(samples_done=7), "samples_done"),
+    "samples-float": (lambda c: c.update(samples_done=8.0), "samples_done"),
+    "fingerprint-missing": (lambda c: c.pop("fingerprint"), "fingerprint"),
+    "fingerprint-not-a-table": (lambda c: c.update(fingerprint=[1]), "fingerprint"),
+    "config-hash-missing": (lambda c: c["fingerprint"].pop("config_sha256"), "fingerprint.config_sha256"),
+    "config-hash-bad": (lambda c: c["fingerprint"].update(config_sha256="x"), "fingerprint.config_sha256"),
+    "config-hash-other": (lambda c: c["fingerprint"].update(config_sha256="0" * 64), "fingerprint"),
+    "profiles-type": (lambda c: c["fingerprint"].update(profiles="loihi"), "fingerprint.profiles"),
+    "batch-size-zero": (lambda c: c["fingerprint"].update(batch_size=0), "fingerprint.batch_size"),
+    "batch-size-other": (lambda c: c["fingerprint"].update(batch_size=2), "samples_done"),
+    "dataset-len-other": (lambda c: c["fingerprint"].update(dataset_len=19), "fingerprint"),
+    "data-hash-missing": (lambda c: c["fingerprint"].pop("data_sha256"), "fingerprint.data_sha256"),
+    "data-hash-other": (lambda c: c["fingerprint"].update(data_sha256="f" * 64), "fingerprint"),
+    "version-other": (lambda c: c["fingerprint"].update(snnprof_version="0.0.0"), "fingerprint"),
+    "profiler-missing": (lambda c: c.pop("profiler"), "profiler"),
+    "profiler-none": (lambda c: c.update(profiler=None), "profiler"),
+    "profiler-empty": (lambda c: c.update(profiler={}), "profiler"),
+    "profiler-layers-wrong": (lambda c: c["profiler"].update(layers=[{"name": 3}]), "profiler"),
+    "profiler-samples-count": (lambda c: c["profiler"]["samples"].update(n=5), "profiler.samples.n"),
+    "unknown-key": (lambda c: c.update(extra=1), "extra"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPTIONS))
+def test_corrupted_resume_file_is_rejected_with_one_line(tmp_path: Path, case: str) -> None:
+    config, out, saved = _interrupted(tmp_path)
+    corrupt, key = CORRUPTIONS[case]
+    corrupt(saved)  # type: ignore[operator]
+    ckpt = out.with_name("out.json.ckpt")
+    torch.save(saved, ckpt)
+    result = _count(config, "--dataset", "--json", out, "--resume", "-q")
+    assert result.exit_code == 2, result.output
+    _one_error_line(result, str(ckpt), f": {key}: " if key else "")
+    assert not out.exists()
+
+
+def test_resume_refuses_changed_data_files(tmp_path: Path) -> None:
+    config, out, _ = _interrupted(tmp_path)
+    data = tmp_path / "data.pt"
+    os.utime(data, ns=(1, 1))  # same contents, another modification time
+    result = _count(config, "--dataset", "--json", out, "--resume", "-q")
+    assert result.exit_code == 2
+    _one_error_line(result, "the data files changed")

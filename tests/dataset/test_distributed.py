@@ -62,9 +62,10 @@ def test_first_failure_names_the_rank() -> None:
     assert str(err) == "rank 1 of 3 failed: boom (1 more rank(s) failed)"
 
 
-def _torchrun(*args: str | Path, nproc: int = 2) -> subprocess.CompletedProcess[str]:
+def _torchrun(*args: str | Path, nproc: int = 2, **extra_env: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
+    env.update(extra_env)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", str(LAUNCH),
            *(str(a) for a in args)]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
@@ -112,6 +113,36 @@ def test_a_failing_rank_is_reported_by_rank_0_and_nothing_is_written(tmp_path: P
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: rank 1 of 2 failed: cannot read samples 3..5 of {tmp_path / 'data.pt'} (reader "
                       "'tiny_spikes'): OSError: corrupt record 4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.pt", "run.toml"]
+
+
+def test_a_lost_gather_is_one_error_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch.distributed as dist
+
+    from snnprof.dataset.distributed import DistContext, gather_outcomes
+
+    def timed_out(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Timed out waiting 5000ms\nmore")
+
+    monkeypatch.setattr(dist, "all_gather_object", timed_out)
+    monkeypatch.setenv("SNNPROF_DIST_TIMEOUT_S", "5")
+    with pytest.raises(DistributedRunError) as info:
+        gather_outcomes(DistContext(1, 2, 1, "gloo"), {"ok": True})
+    assert info.value.every_rank
+    assert str(info.value).startswith("rank 1 of 2 lost contact with the other ranks")
+    assert "timeout 5 s" in str(info.value) and "Timed out waiting 5000ms" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_hung_rank_ends_in_an_error_line_on_the_others(tmp_path: Path) -> None:
+    config = _config(tmp_path, 11, kwargs="{ hang_at = 4 }")  # rank 1 stops itself reading sample 4
+    out = tmp_path / "out.json"
+    run = _torchrun("count", config, "--dataset", "--json", out, "-q", SNNPROF_DIST_TIMEOUT_S="5")
+    assert run.returncode != 0
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert errors and errors[0].startswith("error: rank 0 of 2 lost contact with the other ranks"), run.stderr
+    assert "Traceback" not in run.stderr.split("error:")[0] or not errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.pt", "run.toml"]
 
 

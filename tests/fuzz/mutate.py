@@ -111,26 +111,38 @@ PROFILE_TABLES: dict[str, tuple[str, ...]] = {
 # --------------------------------------------------------------------------- a tiny TOML writer
 
 
+def _float(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value)
+
+
+def _string(value: str) -> str:
+    out = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in out) + '"'
+
+
+_WRITERS: tuple[tuple[type, Any], ...] = (
+    (bool, lambda v: "true" if v else "false"),
+    (float, _float),
+    (int, str),
+    (str, _string),
+)
+
+
 def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        out = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        out = "".join(c if c.isprintable() or c in "\\" else f"\\u{ord(c):04x}" for c in out)
-        return f'"{out}"'
+    if isinstance(value, Nested):
+        return value.toml()
+    for kind, write in _WRITERS:
+        if isinstance(value, kind):
+            return write(value)
     if isinstance(value, list):
         return "[" + ", ".join(_scalar(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_scalar(v)}" for k, v in value.items()) + " }" if value else "{}"
-    raise TypeError(type(value))
+    if not isinstance(value, dict):
+        raise TypeError(type(value))
+    return "{ " + ", ".join(f"{_key(k)} = {_scalar(v)}" for k, v in value.items()) + " }" if value else "{}"
 
 
 def _key(key: str) -> str:
@@ -139,13 +151,11 @@ def _key(key: str) -> str:
 
 def dumps(data: dict[str, Any]) -> str:
     """TOML text of ``data`` (top-level tables of scalars and inline tables)."""
-    lines = []
+    lines = [f"{_key(name)} = {_scalar(value)}" for name, value in data.items() if not isinstance(value, dict)]
     for name, table in data.items():
-        if not isinstance(table, dict):
-            lines.append(f"{_key(name)} = {_scalar(table)}")
-            continue
-        lines.append(f"[{_key(name)}]")
-        lines += [f"{_key(k)} = {_scalar(v)}" for k, v in table.items()]
+        if isinstance(table, dict):
+            lines.append(f"[{_key(name)}]")
+            lines += [f"{_key(k)} = {_scalar(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -161,16 +171,20 @@ class Case:
     description: str
 
 
-def _nested(depth: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"x": 1}
-    for _ in range(depth):
-        out = {"a": out}
-    return out
+@dataclass(frozen=True)
+class Nested:
+    """An inline table nested ``depth`` levels deep (written iteratively: Python recursion has a limit)."""
+
+    depth: int
+
+    def toml(self) -> str:
+        """``{ a = { a = ... { x = 1 } ... } }``."""
+        return "{ a = " * self.depth + "{ x = 1 }" + " }" * self.depth
 
 
-def _make_path(kind: str, folder: Path) -> str:
+def _make_path(kind: str, folder: Path, suffix: str = "") -> str:
     """A file-system object of ``kind`` inside ``folder``; returns its path as a config would name it."""
-    target = folder / f"p_{kind}"
+    target = folder / f"p_{kind}{suffix}"
     if kind == "directory":
         target.mkdir()
     elif kind == "devnull":
@@ -183,13 +197,13 @@ def _make_path(kind: str, folder: Path) -> str:
         (folder / "real_dir").mkdir()
         target.symlink_to(folder / "real_dir")
     elif kind == "symlink_loop":
-        target.symlink_to(folder / "p_symlink_loop")
+        target.symlink_to(target)
     elif kind == "config_as_file":
         target.write_text(BASE_CONFIGS["sj"], encoding="utf-8")
     elif kind == "unreadable":
         target.write_text("secret", encoding="utf-8")
         target.chmod(0)
-    return target.name if kind != "missing" else "no/such/file.toml"
+    return target.name if kind != "missing" else f"no/such/file{suffix}"
 
 
 def _mutate_value(data: dict[str, Any], rng: random.Random) -> str:
@@ -229,14 +243,14 @@ def _mutate_structure(data: dict[str, Any], rng: random.Random) -> str:
     depth = rng.choice([3, 50, 400, 3000])
     data.setdefault("model", {})
     if isinstance(data["model"], dict):
-        data["model"]["kwargs"] = _nested(depth)
+        data["model"]["kwargs"] = Nested(depth)
     return f"model.kwargs nested {depth} deep"
 
 
 def _mutate_path(data: dict[str, Any], folder: Path, rng: random.Random) -> str:
     table, key = rng.choice(PATH_KEYS)
     kind = rng.choice(PATH_KINDS)
-    name = _make_path(kind, folder)
+    name = _make_path(kind, folder, ".toml" if "profile" in key else ".pt" if key == "checkpoint" else "")
     section = data.setdefault(table, {})
     if not isinstance(section, dict):
         return "noop"

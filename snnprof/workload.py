@@ -97,7 +97,7 @@ def _state_dict_of(obj: Any) -> Mapping[str, Any] | None:
         for key in ("state_dict", "model"):
             if isinstance(obj.get(key), Mapping):
                 return obj[key]
-        if all(isinstance(v, torch.Tensor) for v in obj.values()):
+        if obj and all(isinstance(k, str) for k in obj):
             return obj
     return None
 

@@ -7,18 +7,28 @@ running sums; :func:`finalize` moves all of them to the host in one transfer.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from snnprof.counting import native
-from snnprof.counting.costs import Cost, NeuronActivity, Synapse, exact_sum, rows_of
+from snnprof.counting.costs import (
+    Cost,
+    Fanout,
+    NeuronActivity,
+    Synapse,
+    exact_sum,
+    native_pass_of,
+    one_pass_of,
+    pair_rows_of,
+    rows_of,
+)
 from snnprof.counting.kinds import (
     COUNT,
     DENSE,
-    KIND_CODES,
     KIND_NAMES,
     SPIKE,
     TERNARY,
@@ -99,16 +109,64 @@ def _grow(vec: torch.Tensor | None, size: int, like: torch.Tensor) -> torch.Tens
     return torch.cat([vec, vec.new_zeros(size - vec.numel())])
 
 
-#: One operand side's per-sample SOPs: ``(per-leading-index SOPs or None, side total, applies-mask)``.
-_Part = tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None]
+class _Part(NamedTuple):
+    """One operand side's per-sample SOPs.
+
+    Attributes:
+        per_row: SOPs per leading index, or ``None`` (then ``total`` is shared among the samples).
+        total: the side's total SOPs (0-d), or ``None`` when ``per_row`` is given.
+        mask: device bool scalar, whether this side applies (its input kind), or ``None``.
+    """
+
+    per_row: torch.Tensor | None
+    total: torch.Tensor | None
+    mask: torch.Tensor | None
+
+
+class _Classified(NamedTuple):
+    """One operand's kind and events.
+
+    Attributes:
+        code: the kind code (0-d tensor).
+        events: the event tensor (:func:`~snnprof.counting.kinds.events`).
+        bound: the largest event value when known on the host, else ``None``.
+    """
+
+    code: torch.Tensor
+    events: torch.Tensor
+    bound: float | None
+
+
+class _Side(NamedTuple):
+    """One event-carrying operand of a synaptic product, evaluated.
+
+    Attributes:
+        code: the kind code (0-d tensor; on CPU it is read for free).
+        events: the event tensor.
+        total: the events' total (0-d).
+        sops: the exact accumulates when only this operand carries events (0-d).
+        per_row: accumulates per leading index, when asked for and the fanout gives them.
+    """
+
+    code: torch.Tensor
+    events: torch.Tensor
+    total: torch.Tensor
+    sops: torch.Tensor
+    per_row: torch.Tensor | None
 
 
 @dataclass
 class _Evaluated:
+    """MACs, exact SOPs, rate estimate and kind of one synaptic product (device tensors or host numbers).
+
+    ``code`` is ``None`` for always-dense products, a host ``int`` when the kind is known on the
+    host, else a device tensor.
+    """
+
     macs: torch.Tensor | int
     sops: torch.Tensor | int
     rate: torch.Tensor | float
-    code: torch.Tensor | None
+    code: torch.Tensor | int | None
     parts: tuple[_Part, ...] = ()
 
 
@@ -168,21 +226,21 @@ def _sample_proves_dense(x: torch.Tensor) -> bool:
     return bool(nonzero.size >= 2 and np.any(nonzero != nonzero[0]))
 
 
-def _forced(x: torch.Tensor, override: int, by_value: bool) -> tuple[Any, ...] | None:
+def _forced(x: torch.Tensor, override: int, by_value: bool) -> _Classified | None:
     """:func:`_classified` with the kind forced by an override."""
     if override == DENSE:
         return None
     code = torch.tensor(override, device=x.device)
-    if override in (KIND_CODES["spike"], KIND_CODES["ternary"]):
+    if override in (SPIKE, TERNARY):
         x = x != 0  # a forced spike/ternary kind: one event per nonzero, whatever the values
-    return code, events(x, code, by_value, None), None
+    return _Classified(code, events(x, code, by_value, None), None)
 
 
 _UNSET: Any = object()
 
 
-def _classified(x: torch.Tensor, override: int | None, by_value: bool, fast: Any = _UNSET) -> tuple[Any, ...] | None:
-    """``(kind code, events, largest event or None)`` of one operand; ``None`` if surely dense.
+def _classified(x: torch.Tensor, override: int | None, by_value: bool, fast: Any = _UNSET) -> _Classified | None:
+    """Kind code, events and largest event (or ``None``) of one operand; ``None`` if surely dense.
 
     ``None`` is returned only when that is known without a device sync (CPU tensors), so the
     dense path skips every event computation. ``fast``: the operand's :func:`native.classify`, if
@@ -199,15 +257,15 @@ def _classified(x: torch.Tensor, override: int | None, by_value: bool, fast: Any
     if fast is not None:
         if fast[0] == DENSE:
             return None
-        return (torch.tensor(fast[0]), *_events(x, fast[0], by_value, fast[1]))
+        return _Classified(torch.tensor(fast[0]), *_events(x, fast[0], by_value, fast[1]))
     code, peak = classify(x)
     if host_code(code) == DENSE:
         return None
-    return code, events(x, code, by_value, peak), None
+    return _Classified(code, events(x, code, by_value, peak), None)
 
 
-def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool, rows: bool = False, *,
-          known: tuple[int, float] | None = None) -> tuple[Any, ...] | None:
+def _side(x: torch.Tensor, fanout: Fanout, override: int | None, by_value: bool, rows: bool = False, *,
+          known: tuple[int, float] | None = None) -> _Side | None:
     """Kind, events, event total, exact accumulates (and per-row accumulates) of one operand.
 
     ``None`` if surely dense (see :func:`_classified`). With ``rows``, a fanout that has a per-row
@@ -219,16 +277,16 @@ def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool, ro
     if found is None:
         return None
     code, ev, bound = found
-    one_pass = getattr(fanout, "evaluate", None)
+    one_pass = one_pass_of(fanout)
     if one_pass is not None:
-        total, sops, per_row = one_pass(ev, rows, bound)
-        return code, ev, total, sops, per_row
+        total, sops, per_row = one_pass.evaluate(ev, rows, bound)
+        return _Side(code, ev, total, sops, per_row)
     total = exact_sum(ev, bound=bound)
     row_fn = rows_of(fanout) if rows else None
     if row_fn is not None:
-        per_row = row_fn(ev)
-        return code, ev, total, per_row.sum(), per_row
-    return code, ev, total, fanout(ev, total), None
+        per_row = row_fn.rows(ev)
+        return _Side(code, ev, total, per_row.sum(), per_row)
+    return _Side(code, ev, total, fanout(ev, total), None)
 
 
 def _dense(syn: Synapse) -> _Evaluated:
@@ -251,15 +309,17 @@ def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool, rows: b
         a, b, fan_a, fan_b = b, None, syn.fanout_b, None
     else:
         fan_a, fan_b = syn.fanout, syn.fanout_b
+    assert a is not None and fan_a is not None, "an event operand needs its fanout"
     side_a = _side(a, fan_a, override, by_value, rows, known=known)
     side_b = _side(b, fan_b, None, by_value, rows) if b is not None and fan_b is not None else None
     if side_a is None and side_b is None:
         return _dense(syn)
     if side_a is None or side_b is None:
         side = side_a if side_a is not None else side_b
+        assert side is not None
         out = _one_sided(syn, side, a if side_a is not None else b)
         if rows:
-            out.parts = _part(side[4], side[3], None if isinstance(out.code, int) else side[0] != DENSE)
+            out.parts = _part(side.per_row, side.sops, None if isinstance(out.code, int) else side.code != DENSE)
         return out
     out = _two_sided(syn, side_a, side_b, a, b)
     if rows:
@@ -272,35 +332,37 @@ def _applies(mask: torch.Tensor | None) -> bool:
     return mask is None or mask.device.type != "cpu" or bool(mask)
 
 
-def _part(per_row: torch.Tensor | None, total: Any, mask: torch.Tensor | None) -> tuple[_Part, ...]:
+def _part(per_row: torch.Tensor | None, total: torch.Tensor | Callable[[], torch.Tensor],
+          mask: torch.Tensor | None) -> tuple[_Part, ...]:
     """One side's per-sample SOPs (``total``: a tensor, or a thunk evaluated only when there are no rows)."""
     if not _applies(mask):
         return ()
     if per_row is not None:
-        return ((per_row, None, mask),)
-    return ((None, total if isinstance(total, torch.Tensor) else total(), mask),)
+        return (_Part(per_row, None, mask),)
+    return (_Part(None, total if isinstance(total, torch.Tensor) else total(), mask),)
 
 
-def _two_sided_parts(syn: Synapse, side_a: tuple[Any, ...], side_b: tuple[Any, ...]) -> tuple[_Part, ...]:
-    code_a, ev_a, _tot_a, sops_a, rows_a = side_a
-    code_b, ev_b, _tot_b, sops_b, rows_b = side_b
-    is_a, is_b = code_a != DENSE, code_b != DENSE
+def _two_sided_parts(syn: Synapse, side_a: _Side, side_b: _Side) -> tuple[_Part, ...]:
+    is_a, is_b = side_a.code != DENSE, side_b.code != DENSE
     both = is_a & is_b
-    if syn.pair is None:
-        pair_rows, pair_total = rows_a, sops_a
+    pair = syn.pair
+    pair_rows: torch.Tensor | None
+    pair_total: torch.Tensor | Callable[[], torch.Tensor]
+    if pair is None:
+        pair_rows, pair_total = side_a.per_row, side_a.sops
     else:
-        pair_fn = rows_of(syn.pair)
-        pair_rows = pair_fn(ev_a, ev_b) if pair_fn is not None and _applies(both) else None
-        pair_total = lambda: syn.pair(ev_a, ev_b)  # noqa: E731  (only evaluated without rows)
+        pair_fn = pair_rows_of(pair)
+        pair_rows = pair_fn.rows(side_a.events, side_b.events) if pair_fn is not None and _applies(both) else None
+        pair_total = lambda: pair(side_a.events, side_b.events)  # noqa: E731  (only evaluated without rows)
     return (
-        *_part(rows_a, sops_a, is_a & ~is_b),
-        *_part(rows_b, sops_b, is_b & ~is_a),
+        *_part(side_a.per_row, side_a.sops, is_a & ~is_b),
+        *_part(side_b.per_row, side_b.sops, is_b & ~is_a),
         *_part(pair_rows, pair_total, both),
     )
 
 
-def _one_sided(syn: Synapse, side: tuple[Any, ...], x: torch.Tensor) -> _Evaluated:
-    code, _ev, total, sops, _rows = side
+def _one_sided(syn: Synapse, side: _Side, x: torch.Tensor) -> _Evaluated:
+    code, total, sops = side.code, side.total, side.sops
     rate = syn.dense_macs * total / max(x.numel(), 1)
     known = host_code(code)
     if known is not None:  # CPU: an event kind (dense sides never get here), decided on the host
@@ -311,20 +373,17 @@ def _one_sided(syn: Synapse, side: tuple[Any, ...], x: torch.Tensor) -> _Evaluat
     )
 
 
-def _two_sided(syn: Synapse, side_a: tuple[Any, ...], side_b: tuple[Any, ...], a: torch.Tensor,
-               b: torch.Tensor) -> _Evaluated:
-    code_a, ev_a, tot_a, sops_a, _rows_a = side_a
-    code_b, ev_b, tot_b, sops_b, _rows_b = side_b
-    is_a, is_b = code_a != DENSE, code_b != DENSE
+def _two_sided(syn: Synapse, side_a: _Side, side_b: _Side, a: torch.Tensor, b: torch.Tensor) -> _Evaluated:
+    is_a, is_b = side_a.code != DENSE, side_b.code != DENSE
     both = is_a & is_b
-    pair = syn.pair(ev_a, ev_b) if syn.pair is not None else sops_a
-    sops = torch.where(both, pair, torch.where(is_a, sops_a, torch.where(is_b, sops_b, 0.0)))
-    rate_a = syn.dense_macs * tot_a / max(a.numel(), 1)
-    rate_b = syn.dense_macs * tot_b / max(b.numel(), 1)
-    rate_both = rate_a * tot_b / max(b.numel(), 1)
+    pair = syn.pair(side_a.events, side_b.events) if syn.pair is not None else side_a.sops
+    sops = torch.where(both, pair, torch.where(is_a, side_a.sops, torch.where(is_b, side_b.sops, 0.0)))
+    rate_a = syn.dense_macs * side_a.total / max(a.numel(), 1)
+    rate_b = syn.dense_macs * side_b.total / max(b.numel(), 1)
+    rate_both = rate_a * side_b.total / max(b.numel(), 1)
     rate = torch.where(both, rate_both, torch.where(is_a, rate_a, torch.where(is_b, rate_b, 0.0)))
     macs = torch.where(is_a | is_b, 0, syn.dense_macs)
-    return _Evaluated(macs, sops, rate, torch.where(is_a | ~is_b, code_a, code_b))
+    return _Evaluated(macs, sops, rate, torch.where(is_a | ~is_b, side_a.code, side_b.code))
 
 
 @dataclass
@@ -380,13 +439,13 @@ class LayerAccumulator:
         self.dense_macs += syn.dense_macs
         self.flops += 2 * syn.dense_macs
         known = None
-        native_pass = getattr(syn.fanout, "native_pass", None)
-        if native_pass is not None and syn.operand is not None and syn.operand_b is None and override is None:
-            got = native_pass(syn.operand, samples is not None)  # kind and, for spikes, SOPs in one pass
+        native_fanout = native_pass_of(syn.fanout)
+        if native_fanout is not None and syn.operand is not None and syn.operand_b is None and override is None:
+            got = native_fanout.native_pass(syn.operand, samples is not None)  # kind and, for spikes, SOPs
             if got is not None:
-                if self._add_native(syn, got, record_kind, samples):
+                if self._add_native(syn, syn.operand, got, record_kind, samples):
                     return
-                known = got[:2]
+                known = (got.code, got.peak)
         ev = evaluate_synapse(syn, override, by_value, rows=samples is not None, known=known)
         if ev.code is None or (isinstance(ev.code, int) and ev.code == DENSE):  # always dense, or known dense
             self._add_dense(syn, ev.code, record_kind, samples)
@@ -403,8 +462,8 @@ class LayerAccumulator:
             dev.kinds += torch.nn.functional.one_hot(ev.code, 4)
         if samples is not None:
             samples.add_macs(ev.macs)
-            for rows, total, mask in ev.parts:
-                samples.add_sops(self.name, rows, total, mask)
+            for part in ev.parts:
+                samples.add_sops(self.name, part.per_row, part.total, part.mask)
 
     def _add_dense(self, syn: Synapse, code: Any, record_kind: bool, samples: SampleCollector | None) -> None:
         """An always-dense product (``code`` None) or one whose input is known dense on the host."""
@@ -416,27 +475,25 @@ class LayerAccumulator:
             if record_kind:
                 self.host_kinds[code] += 1
 
-    def _add_native(self, syn: Synapse, got: tuple[Any, ...], record_kind: bool,
+    def _add_native(self, syn: Synapse, operand: torch.Tensor, got: native.NativeStats, record_kind: bool,
                     samples: SampleCollector | None) -> bool:
-        """Account a one-operand product from its native pass ``(code, peak, events, sops, per_row)``.
+        """Account a one-operand product from its native pass over ``operand``.
 
         Spike and dense inputs are finished here, on the host (no tensor ops); False for counts and
         ternary inputs, which need their events formed (:func:`evaluate_synapse` with ``known``).
         """
-        code = got[0]
-        if code == DENSE:
+        if got.code == DENSE:
             self._add_dense(syn, DENSE, record_kind, samples)
             return True
-        if code != SPIKE:
+        if got.code != SPIKE:
             return False
-        _code, _peak, events, sops, per_row = got
         self.synaptic = True
         if record_kind:
             self.host_kinds[SPIKE] += 1
-        self.host_sops += sops
-        self.host_sops_rate += syn.dense_macs * events / max(syn.operand.numel(), 1)
+        self.host_sops += got.accumulates
+        self.host_sops_rate += syn.dense_macs * got.events / max(operand.numel(), 1)
         if samples is not None:
-            samples.add_sops(self.name, per_row, torch.tensor(sops, dtype=torch.float64), None)
+            samples.add_sops(self.name, got.per_frame, torch.tensor(got.accumulates, dtype=torch.float64), None)
         return True
 
     def _add_neuron(self, act: NeuronActivity, fold: int | None, samples: SampleCollector | None) -> None:
@@ -589,5 +646,3 @@ def finalize(accs: list[LayerAccumulator], fold: int | None) -> list[LayerRecord
     values = _host_values(accs)
     return [_record(acc, vals, fold) for acc, vals in zip(accs, values, strict=False)]
 
-
-KIND_OVERRIDE_CODES = KIND_CODES

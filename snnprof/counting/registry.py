@@ -103,8 +103,11 @@ def find_op_rule(func: Any) -> tuple[OpRule, str] | None:
 
 
 def list_rules() -> list[RuleInfo]:
-    """Every registered rule (module rules first), sorted by target name."""
-    from snnprof.counting import rules  # noqa: F401  (registers the built-in rules)
+    """Every registered rule (module rules first), sorted by target name.
+
+    The built-in rules are registered when :mod:`snnprof.counting` is imported (which importing
+    this module does first).
+    """
 
     def info(target: Any, fn: Callable[..., Cost], kind: str) -> RuleInfo:
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
@@ -119,7 +122,3 @@ def module_rule_types() -> list[type]:
     """Module classes that have a rule of their own (for tests that parametrize over the registry)."""
     return list(_MODULE_RULES)
 
-
-def op_rule_targets() -> list[Any]:
-    """Functional targets that have a rule of their own."""
-    return list(_OP_RULES)

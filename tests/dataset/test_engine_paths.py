@@ -85,5 +85,5 @@ def test_device_path_never_reads_values() -> None:
             functional.reset_net(net)
             net(x)
             prof.end_batch(5)
-    assert prof._unsupported == {} and prof._warnings == {}
-    assert all(acc.dev is None or acc.dev.sops.device.type == "meta" for acc in prof._accs.values())
+    assert prof._run.unsupported == {} and prof._run.warnings == {}
+    assert all(acc.dev is None or acc.dev.sops.device.type == "meta" for acc in prof._run.accs.values())

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["arg", "first_tensor", "numel", "out_tensor", "prod"]
+__all__ = ["arg", "first_tensor", "out_tensor", "prod"]
 
 
 def prod(values: Iterable[int]) -> int:
@@ -44,7 +44,3 @@ def out_tensor(output: Any) -> torch.Tensor:
         raise TypeError("rule expected a tensor output")
     return found
 
-
-def numel(t: torch.Tensor | None) -> int:
-    """Element count, 0 for ``None``."""
-    return 0 if t is None else t.numel()

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnprof.counting import native
-from snnprof.counting.costs import Cost, Synapse
+from snnprof.counting.costs import Cost, FanoutPass, Synapse
 from snnprof.counting.registry import register_rule
 from snnprof.counting.rules._util import arg, out_tensor, prod
 
@@ -142,36 +142,38 @@ class _ExactFanout:
         spatial = tuple(int(v) for v in x.shape[x.dim() - spec.dims :])
         return x.shape[: x.dim() - spec.dims - 1], _coverage_on(_frozen(spec), spatial, x.device)
 
-    def evaluate(self, ev: torch.Tensor, rows: bool, bound: float | None = None) -> tuple[torch.Tensor, ...]:
-        """``(events total, accumulates, accumulates per frame or None)``; one pass over ``ev``."""
+    def evaluate(self, ev: torch.Tensor, rows: bool, bound: float | None = None) -> FanoutPass:
+        """Events total, accumulates and (with ``rows``) accumulates per frame; one pass over ``ev``."""
         spec = self.spec
         lead, cover = self._layout(ev)
         grouped = _group_events(ev, spec)  # [N, G, *spatial], exact small integers
         flat = grouped.reshape(grouped.shape[0], -1).to(torch.float64)
         total = flat.sum()
         per_frame = (flat.reshape(flat.shape[0], spec.groups, -1) @ cover).sum(1) * (spec.channels[1] // spec.groups)
-        return total, per_frame.sum(), (per_frame.reshape(lead) if rows else None)
+        return FanoutPass(total, per_frame.sum(), per_frame.reshape(lead) if rows else None)
 
-    def native_pass(self, x: torch.Tensor, rows: bool) -> tuple[Any, ...] | None:
+    def native_pass(self, x: torch.Tensor, rows: bool) -> native.NativeStats | None:
         """Kind and, for spikes, :meth:`evaluate` of ``x`` in one native pass (events never formed).
 
-        Returns ``(code, peak, events total, accumulates, accumulates per frame or None)`` (the
-        last three meaningful for spikes only), or ``None`` when the native path does not apply.
+        Returns the kind, peak, events total, accumulates and (with ``rows``) accumulates per frame
+        (the last three meaningful for spikes only), or ``None`` when the native path does not apply.
         """
         spec = self.spec
         lead, cover = self._layout(x)
         got = native.classify_conv(x, prod(lead), spec.groups, cover, spec.channels[1] // spec.groups)
         if got is None:
             return None
-        code, peak, events, sops, per_frame = got
-        return code, peak, events, sops, (per_frame.reshape(lead) if rows and per_frame is not None else None)
+        per_frame = got.per_frame.reshape(lead) if rows and got.per_frame is not None else None
+        return got._replace(per_frame=per_frame)
 
     def __call__(self, ev: torch.Tensor, _total: torch.Tensor) -> torch.Tensor:
-        return self.evaluate(ev, False)[1]
+        return self.evaluate(ev, False).accumulates
 
     def rows(self, ev: torch.Tensor) -> torch.Tensor:
         """Accumulates per frame, shaped like the operand's leading (batch-like) dims."""
-        return self.evaluate(ev, True)[2]
+        per_frame = self.evaluate(ev, True).per_row
+        assert per_frame is not None
+        return per_frame
 
 
 def conv_cost(x: torch.Tensor, out: torch.Tensor, spec: ConvSpec) -> Cost:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from snnprof.counting.rules import attention, conv, dense_ops, linear, neurons, recurrent  # noqa: F401
+from snnprof.counting.rules import attention, conv, dense_ops, einsum, linear, neurons, recurrent  # noqa: F401
 
 __all__: list[str] = []

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
+from torch import nn
 
-__all__ = ["arg", "first_tensor", "out_tensor", "prod"]
+__all__ = ["activity", "arg", "first_tensor", "out_tensor", "prod"]
 
 
 def prod(values: Iterable[int]) -> int:
@@ -44,3 +45,8 @@ def out_tensor(output: Any) -> torch.Tensor:
         raise TypeError("rule expected a tensor output")
     return found
 
+
+
+def activity(t: torch.Tensor) -> torch.Tensor | None:
+    """``t`` as an event operand, or ``None`` for parameters (weights never count as events)."""
+    return None if isinstance(t, nn.Parameter) else t

@@ -1,4 +1,4 @@
-"""Linear maps on N-d input, Bilinear, and the matmul family (mm, bmm, matmul, @, einsum ...).
+"""Linear maps on N-d input, Bilinear, and the matmul family (mm, bmm, matmul, @ ...; einsum: :mod:`.einsum`).
 
 Linear: dense MACs = ``rows * in * out`` with ``rows`` = product of all leading dims; exact SOPs =
 events x ``out`` (every input event reaches every output). Bias: one op per output element.
@@ -19,7 +19,7 @@ from torch import nn
 
 from snnprof.counting.costs import Cost, PerEvent, Synapse, exact_sum
 from snnprof.counting.registry import register_rule
-from snnprof.counting.rules._util import arg, out_tensor, prod
+from snnprof.counting.rules._util import activity, arg, out_tensor, prod
 
 __all__ = ["linear_cost", "matmul_cost"]
 
@@ -69,10 +69,6 @@ def bilinear_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> C
     return _bilinear_cost(arg(args, kwargs, 0, "input1"), tuple(weight.shape), bias is not None, out_tensor(output))
 
 
-def _activity(t: torch.Tensor) -> torch.Tensor | None:
-    return None if isinstance(t, nn.Parameter) else t
-
-
 class _Pair:
     """Both matmul operands carry events: ``sum_k colsum(A)_k * rowsum(B)_k`` (per broadcast batch index)."""
 
@@ -99,8 +95,8 @@ def matmul_cost(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> Cost:
     rep_b = batch // max(prod(b2.shape[:-2]), 1)
     synapse = Synapse(
         dense_macs=batch * n * k * m,
-        operand=_activity(a), fanout=PerEvent(m * rep_a, trailing=1),
-        operand_b=_activity(b), fanout_b=PerEvent(n * rep_b, trailing=2),
+        operand=activity(a), fanout=PerEvent(m * rep_a, trailing=1),
+        operand_b=activity(b), fanout_b=PerEvent(n * rep_b, trailing=2),
         pair=_Pair(a2, b2),  # column/row sums broadcast over the batch dims like the product itself
     )
     return Cost(synapses=(synapse,), geometry={"in_channels": k, "out_channels": m, "kernel_elems": 1,
@@ -132,66 +128,3 @@ def addmm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost
     cost = matmul_cost(arg(args, kwargs, 1, "mat1"), arg(args, kwargs, 2, "mat2"), out)
     cost.flops = out.numel()
     return cost
-
-
-def _einsum_operands(args: tuple[Any, ...]) -> tuple[str, list[torch.Tensor]]:
-    eq = args[0]
-    ops = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
-    return eq.replace(" ", ""), ops
-
-
-def _letter_sizes(inputs: list[str], ops: list[torch.Tensor]) -> dict[str, int]:
-    sizes: dict[str, int] = {}
-    for spec, t in zip(inputs, ops, strict=False):
-        for letter, size in zip(spec, t.shape, strict=False):
-            sizes[letter] = max(sizes.get(letter, 1), int(size))
-    return sizes
-
-
-@register_rule(torch.einsum, name="einsum")
-def einsum_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
-    """``torch.einsum``: MACs = product of all index sizes per pairwise contraction (left to right).
-
-    Two-operand einsums get exact SOPs: an event of one operand reaches every index that only the
-    other operand has. Ellipsis equations fall back to ``torch.matmul``-style dense counting.
-    """
-    eq, ops = _einsum_operands(args)
-    lhs = eq.split("->")[0]
-    inputs = lhs.split(",")
-    if "." in eq or len(inputs) != len(ops):
-        out = out_tensor(output)
-        return Cost(synapses=(Synapse(dense_macs=prod(t.numel() for t in ops) // max(out.numel(), 1)),),
-                    warnings=(f"einsum '{eq}' with ellipsis counted approximately",))
-    sizes = _letter_sizes(inputs, ops)
-    if len(ops) == 1:
-        return Cost(flops=ops[0].numel())
-    if len(ops) > 2:
-        dense, acc = 0, set(inputs[0])
-        for spec in inputs[1:]:
-            acc |= set(spec)
-            dense += prod(sizes[c] for c in acc)
-        return Cost(synapses=(Synapse(dense_macs=dense),))
-    a_only = prod(sizes[c] for c in set(inputs[0]) - set(inputs[1]))
-    b_only = prod(sizes[c] for c in set(inputs[1]) - set(inputs[0]))
-    synapse = Synapse(
-        dense_macs=prod(sizes.values()),
-        operand=_activity(ops[0]), fanout=PerEvent(b_only, trailing=max(ops[0].dim() - 1, 0)),
-        operand_b=_activity(ops[1]), fanout_b=PerEvent(a_only, trailing=max(ops[1].dim() - 1, 0)),
-        pair=_EinsumPair(inputs[0], inputs[1]),
-    )
-    return Cost(synapses=(synapse,))
-
-
-class _EinsumPair:
-    """Both operands carry events: every product term with two nonzero factors is one accumulate."""
-
-    def __init__(self, spec_a: str, spec_b: str) -> None:
-        self.spec_a, self.spec_b = spec_a, spec_b
-
-    def __call__(self, ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
-        return torch.einsum(f"{self.spec_a},{self.spec_b}->", ev_a.to(torch.float64), ev_b.to(torch.float64))
-
-    def rows(self, ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
-        """Accumulates per index of ``A``'s first letter when ``B`` shares it (else the 0-d total)."""
-        lead = self.spec_a[:1] if self.spec_a[:1] and self.spec_a[0] in self.spec_b else ""
-        return torch.einsum(f"{self.spec_a},{self.spec_b}->{lead}", ev_a.to(torch.float64), ev_b.to(torch.float64))

@@ -33,10 +33,17 @@ from snnprof.counting import rules as _rules  # noqa: F401  (registers the built
 from snnprof.counting.accumulate import LayerAccumulator, finalize
 from snnprof.counting.costs import Cost
 from snnprof.counting.kinds import KIND_CODES
-from snnprof.counting.registry import ModuleRule, OpRule, find_module_rule, find_op_rule
+from snnprof.counting.registry import (
+    ModuleRule,
+    OpRule,
+    find_module_rule,
+    find_name_rule,
+    find_op_rule,
+    is_transparent,
+)
 from snnprof.counting.results import ProfileResult, Totals, derived_warnings
 from snnprof.counting.rules._util import first_tensor
-from snnprof.counting.rules.elementwise import classify_op, op_name
+from snnprof.counting.rules.elementwise import op_name
 from snnprof.counting.samples import SampleCollector
 from snnprof.counting.state import RunState
 from snnprof.errors import UncountedOpsError
@@ -72,6 +79,7 @@ class _Frame:
     name: str
     rule: ModuleRule | None
     suppressed: bool
+    opaque: bool = False  # a rule counts the whole module: nothing inside it is counted
     op_index: dict[str, int] = field(default_factory=dict)
     ops_seen: int = 0
     popped: bool = False
@@ -240,15 +248,15 @@ class Profiler:
     # ----------------------------------------------------------------- hooks
     def _pre_hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         parent = self._stack[-1] if self._stack else None
-        suppressed = parent is not None and (parent.suppressed or parent.rule is not None)
+        suppressed = parent is not None and (parent.suppressed or parent.opaque)
         name = self._names.get(id(module), type(module).__name__)
         rule = None if suppressed else find_module_rule(type(module))
         if module is self.model:  # before the push: its tensor queries must not count as ops of the root
             self._on_root(args, kwargs)
         self._run.called.add(id(module))
-        frame = _Frame(module, name, rule, suppressed)
+        frame = _Frame(module, name, rule, suppressed, opaque=rule is not None and not is_transparent(rule))
         self._stack.append(frame)
-        if rule is not None:
+        if frame.opaque:
             frame.popped = self._suspend()
 
     def _on_root(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -273,9 +281,10 @@ class Profiler:
                 self._check_leaf(frame, output)
                 return
             self._run.ruled_called.add(frame.name)
+            owner = module if frame.opaque else None  # the ops inside a transparent rule's module carry its weights
             cost = self._run_rule(frame.rule, (module, args, kwargs, output), frame.name, type(module).__name__,
-                                  module)
-            if cost is not None:
+                                  owner)
+            if cost is not None and frame.opaque:
                 acc = self._acc(frame.name, type(module).__name__, module)
                 weights = self._weight_bytes.get(id(module))
                 if weights is None:
@@ -333,7 +342,7 @@ class Profiler:
     # ----------------------------------------------------------------- functional ops
     def _on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         frame = self._stack[-1]
-        if frame.suppressed or frame.rule is not None:
+        if frame.suppressed or frame.opaque:
             return
         frame.ops_seen += 1
         found = find_op_rule(func)
@@ -343,15 +352,29 @@ class Profiler:
             if self._run_rule(rule, (args, kwargs, out), key, short, None) is not None:
                 self._op_traffic(key, args, kwargs, out)
             return
-        kind, flops = classify_op(func, args, out)
-        if kind == "elementwise" and flops:
-            name = op_name(func)
-            key = f"{frame.name or '(root)'}/{name}"
-            acc = self._acc(key, name, None)
+        name = op_name(func)
+        named = find_name_rule(name)
+        if named is None:
+            if isinstance(out, torch.Tensor):
+                self._run.unsupported[f"{frame.name or '(root)'}/{name} (op)"] = None
+            return
+        self._on_named_op(named, name, frame.name or "(root)", (args, kwargs, out))
+
+    def _on_named_op(self, rule: OpRule, name: str, where: str, call: tuple[tuple[Any, ...], dict[str, Any], Any]
+                     ) -> None:
+        """Add a name rule's ``flops`` for ``call`` to the layer ``"<where>/<name>"`` (never raising)."""
+        try:
+            cost = rule(*call)
+        except Exception as err:  # noqa: BLE001  (a rule must never break the user's forward)
+            self._run.unsupported[f"{where}/{name} (op)"] = None
+            self._run.warnings[f"rule for {name} failed on {where}: {err}"] = None
+            return
+        for warning in cost.warnings:
+            self._run.warnings[warning] = None
+        if cost.flops:
+            acc = self._acc(f"{where}/{name}", name, None)
             acc.calls += 1
-            acc.flops += flops
-        elif kind == "unsupported":
-            self._run.unsupported[f"{frame.name or '(root)'}/{op_name(func)} (op)"] = None
+            acc.flops += cost.flops
 
     def _op_traffic(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         acc = self._run.accs[key]

@@ -77,7 +77,7 @@ def test_list_rules_names_the_main_targets() -> None:
     ):
         assert expected in targets
     kinds = {r.kind for r in rules}
-    assert kinds == {"module", "op"}
+    assert kinds == {"module", "op", "name"}
     assert all(r.rule for r in rules)
 
 

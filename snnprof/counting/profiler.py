@@ -46,6 +46,7 @@ from snnprof.counting.rules._util import first_tensor
 from snnprof.counting.rules.elementwise import op_name
 from snnprof.counting.samples import SampleCollector
 from snnprof.counting.state import RunState
+from snnprof.counting.vmap import is_batched, physical
 from snnprof.errors import UncountedOpsError
 
 __all__ = ["Profiler", "profile"]
@@ -281,6 +282,8 @@ class Profiler:
                 self._check_leaf(frame, output)
                 return
             self._run.ruled_called.add(frame.name)
+            if is_batched(first_tensor(output)):  # inside torch.vmap: count the physical tensors
+                args, kwargs, output = physical(args), physical(kwargs), physical(output)
             owner = module if frame.opaque else None  # the ops inside a transparent rule's module carry its weights
             cost = self._run_rule(frame.rule, (module, args, kwargs, output), frame.name, type(module).__name__,
                                   owner)
@@ -345,6 +348,8 @@ class Profiler:
         if frame.suppressed or frame.opaque:
             return
         frame.ops_seen += 1
+        if is_batched(first_tensor(out)):  # inside torch.vmap: count the physical tensors
+            args, kwargs, out = physical(args), physical(kwargs), physical(out)
         found = find_op_rule(func)
         if found is not None:
             rule, short = found

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnprof.counting.costs import Cost, PerEvent, Synapse
-from snnprof.counting.registry import register_rule
+from snnprof.counting.registry import Convention, register_rule
 from snnprof.counting.rules._util import activity, arg, prod
 from snnprof.counting.rules.linear import matmul_cost
 
@@ -47,7 +47,8 @@ def _value_fanout(q: torch.Tensor, v: torch.Tensor) -> PerEvent:
     return PerEvent(length * rep)
 
 
-@register_rule(F.scaled_dot_product_attention, name="sdpa")
+@register_rule(F.scaled_dot_product_attention, name="sdpa", convention=Convention(
+    "attention", "SDPA: MACs `batch·L·S·(E+Ev)`; softmax and scale 4 per score (5 with a mask)"))
 def sdpa_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``F.scaled_dot_product_attention`` (every backend, CPU flash included)."""
     q, k, v = arg(args, kwargs, 0, "query"), arg(args, kwargs, 1, "key"), arg(args, kwargs, 2, "value")
@@ -133,7 +134,13 @@ def _masked(attn_mask: Any, key_padding_mask: Any, need_weights: bool, is_causal
     return attn_mask is not None and not (is_causal and not need_weights)
 
 
-@register_rule(nn.MultiheadAttention)
+_MHA = Convention(
+    "attention", "multi-head attention: projections (synaptic), `2·N·L·S'·E` scores and values, output projection; "
+    "biases 1 per element; 4 per score (5 with a mask), +1 per score averaging returned weights",
+)
+
+
+@register_rule(nn.MultiheadAttention, convention=_MHA)
 def mha_module(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``nn.MultiheadAttention``: projections (synaptic), scores, values, output projection (every code path)."""
     q = arg(args, kwargs, 0, "query")
@@ -156,7 +163,7 @@ def _static_len(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
     return None if static is None else int(static.shape[1])
 
 
-@register_rule(F.multi_head_attention_forward, name="multi_head_attention")
+@register_rule(F.multi_head_attention_forward, name="multi_head_attention", convention=_MHA)
 def mha_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``F.multi_head_attention_forward`` called directly: the same count as the module on the same weights."""
     need_weights, is_causal = arg(args, kwargs, 15, "need_weights", True), arg(args, kwargs, 24, "is_causal", False)

@@ -23,7 +23,7 @@ from torch import nn
 
 from snnprof.counting import native
 from snnprof.counting.costs import Cost, FanoutPass, Synapse
-from snnprof.counting.registry import register_rule
+from snnprof.counting.registry import Convention, register_rule
 from snnprof.counting.rules._util import arg, out_tensor, prod
 
 __all__ = ["ConvSpec", "conv_cost"]
@@ -215,7 +215,14 @@ def _module_spec(module: nn.modules.conv._ConvNd) -> ConvSpec:
     )
 
 
-@register_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_CONVENTION = Convention(
+    "synaptic", "conv: MACs `N·C_out·∏out·(C_in/groups)·∏kernel` (transposed: per input position); exact "
+    "border-aware SOPs; bias 1 per output element",
+)
+
+
+@register_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+               convention=_CONVENTION)
 def conv_module(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """Conv/ConvTranspose 1-3d modules (any leading batch dims, e.g. SpikingJelly ``[T, B, ...]``)."""
     x = arg(args, kwargs, 0, "input")
@@ -262,5 +269,14 @@ def _make_functional(dims: int, transposed: bool) -> Any:
 
 
 for _dims in (1, 2, 3):
-    register_rule(_CONV[_dims])(_make_functional(_dims, False))
-    register_rule(_CONV_T[_dims])(_make_functional(_dims, True))
+    register_rule(_CONV[_dims], convention=_CONVENTION)(_make_functional(_dims, False))
+    register_rule(_CONV_T[_dims], convention=_CONVENTION)(_make_functional(_dims, True))
+
+
+@register_rule(torch.conv_tbc, name="conv_tbc", convention=_CONVENTION)
+def conv_tbc_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``F.conv_tbc(x [T, B, C_in], w [k, C_in, C_out], b, pad)``: a 1-d convolution over T."""
+    x, weight = arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "weight")
+    k, c_in, c_out = weight.shape
+    spec = ConvSpec(dims=1, weight_shape=(c_out, c_in, k), padding=int(arg(args, kwargs, 3, "pad", 0)), bias=True)
+    return conv_cost(x.permute(1, 2, 0), out_tensor(output).permute(1, 2, 0), spec)

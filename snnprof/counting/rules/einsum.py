@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import torch
 
 from snnprof.counting.costs import Cost, PerEvent, Synapse
-from snnprof.counting.registry import register_rule
+from snnprof.counting.registry import Convention, register_rule
 from snnprof.counting.rules._util import activity, prod
 
 __all__ = ["EinsumPlan", "EinsumStep", "einsum_plan"]
@@ -258,7 +258,9 @@ def _synapse(plan: EinsumPlan, step: EinsumStep, ops: list[torch.Tensor]) -> Syn
     return Synapse(dense_macs=step.macs, operand=a, fanout=fan_a, operand_b=b, fanout_b=fan_b, pair=pair)
 
 
-@register_rule(torch.einsum, name="einsum")
+@register_rule(torch.einsum, name="einsum", convention=Convention(
+    "synaptic", "einsum: the contractions torch runs (its path), MACs `∏` of the indices each still carries; "
+    "SOPs per contraction; reductions 1 per element"))
 def einsum_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``torch.einsum``: the pairwise contractions torch executes (its path), reductions in ``flops``."""
     equation, ops = _operands(args, kwargs)

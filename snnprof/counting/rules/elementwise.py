@@ -11,13 +11,14 @@ returns a tensor is reported as unsupported.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
 from snnprof.counting.costs import Cost
 from snnprof.counting.registry import Convention, OpRule, register_rule
-from snnprof.counting.rules._util import first_tensor
+from snnprof.counting.rules._util import arg, first_tensor
 
 __all__ = [
     "PIECEWISE_OPS",
@@ -85,13 +86,16 @@ register_rule(
     convention=Convention("activations", f"{PIECEWISE_OPS} per output element"),
 )(elementwise(PIECEWISE_OPS))
 register_rule(
-    "sigmoid", "tanh", "gelu", "silu", "elu", "selu", "celu", "softplus", "mish", "logsigmoid", "glu",
+    "sigmoid", "tanh", "gelu", "silu", "elu", "selu", "celu", "softplus", "mish", "logsigmoid", "log_sigmoid", "glu",
     convention=Convention("activations", f"{TRANSCENDENTAL_OPS} per output element"),
 )(elementwise(TRANSCENDENTAL_OPS))
 register_rule(
     "softmax", "log_softmax", "softmin",
     convention=Convention("activations", f"{SOFTMAX_OPS} per output element (exp, sum, divide)"),
 )(elementwise(SOFTMAX_OPS))
+_GUMBEL = Convention("activations", "Gumbel softmax: 13 per output element (noise −log(−log u) 8, add, scale, "
+                                    "softmax 3)")
+register_rule("gumbel_softmax", convention=_GUMBEL)(elementwise(13))
 register_rule(
     "add", "radd", "iadd", "sub", "rsub", "isub", "mul", "rmul", "imul", "div", "rdiv", "truediv", "rtruediv",
     "itruediv", "floordiv", "neg", "abs", "maximum", "minimum", "clamp", "clip", "heaviside", "ge", "gt", "le",
@@ -100,6 +104,26 @@ register_rule(
     "logical_and", "logical_or", "logical_not", "bitwise_and",
     convention=Convention("elementwise", "1 per output element"),
 )(elementwise(1))
+_SEARCH = Convention("elementwise", "binary search: ⌈log2(boundaries + 1)⌉ comparisons per output element")
+
+
+def _search_cost(boundaries: Any, output: Any) -> Cost:
+    n = boundaries.shape[-1] if isinstance(boundaries, torch.Tensor) and boundaries.dim() else 1
+    return Cost(flops=math.ceil(math.log2(n + 1)) * _numel(output))
+
+
+@register_rule("bucketize", convention=_SEARCH)
+def bucketize(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``bucketize(input, boundaries)``: a binary search per output element."""
+    return _search_cost(arg(args, kwargs, 1, "boundaries"), output)
+
+
+@register_rule("searchsorted", convention=_SEARCH)
+def searchsorted(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``searchsorted(sorted_sequence, input)``: a binary search per output element."""
+    return _search_cost(arg(args, kwargs, 0, "sorted_sequence"), output)
+
+
 register_rule(
     "exp", "log", "log2", "log10", "expm1", "log1p", "erf", "sin", "cos", "atan",
     convention=Convention("elementwise", f"{TRANSCENDENTAL_OPS} per output element (transcendental)"),
@@ -131,7 +155,7 @@ register_rule(
     "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "unique", "bincount",
     "diag", "diagonal", "tril", "triu", "meshgrid", "broadcast_tensors", "index_add", "requires_grad_",
     "sizes", "shape", "grad", "is_leaf", "device", "dtype", "apply", "typename", "new", "deg2rad",
-    "max_unpool1d", "max_unpool2d", "max_unpool3d",
+    "max_unpool1d", "max_unpool2d", "max_unpool3d", "index_copy", "index_fill", "masked_scatter",
     convention=Convention("zero", "0"),
 )(zero_cost)
 register_rule("fold", convention=Convention("elementwise", "1 per input element (overlapping blocks are summed)"))(

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnprof.counting.costs import Cost, PerEvent, Synapse, exact_sum
-from snnprof.counting.registry import register_rule
+from snnprof.counting.registry import Convention, register_rule
 from snnprof.counting.rules._util import activity, arg, out_tensor, prod
 
 __all__ = ["linear_cost", "matmul_cost"]
@@ -33,14 +33,23 @@ def linear_cost(x: torch.Tensor, weight_shape: tuple[int, ...], has_bias: bool, 
     return Cost(flops=out.numel() if has_bias else 0, synapses=(synapse,), geometry=geometry)
 
 
-@register_rule(nn.Linear)
+_LINEAR = Convention("synaptic", "linear: MACs `rows·in·out`; SOPs events × out; bias 1 per output element")
+_BILINEAR = Convention("synaptic", "bilinear: dense MACs `rows·out·(in1·in2 + in1)`; bias 1 per output element")
+_MATMUL = Convention(
+    "synaptic", "matmul family: MACs `batch·n·k·m`; SOPs: events of A reach m outputs, of B n, both: coinciding "
+    "pairs; `addmm`/`baddbmm` +1 per output element",
+)
+_GROUPED = Convention("synaptic", "grouped/scaled matmuls: dense MACs, output elements × inner size per group")
+
+
+@register_rule(nn.Linear, convention=_LINEAR)
 def linear_module(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``nn.Linear`` (and subclasses) on input of any rank."""
     x = arg(args, kwargs, 0, "input")
     return linear_cost(x, tuple(module.weight.shape), module.bias is not None, out_tensor(output))
 
 
-@register_rule(F.linear)
+@register_rule(F.linear, convention=_LINEAR)
 def linear_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``F.linear(x, W, b)``."""
     weight, bias = arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias")
@@ -55,14 +64,14 @@ def _bilinear_cost(x1: torch.Tensor, weight_shape: tuple[int, ...], has_bias: bo
     return Cost(flops=out.numel() if has_bias else 0, synapses=(Synapse(dense_macs=dense),))
 
 
-@register_rule(nn.Bilinear)
+@register_rule(nn.Bilinear, convention=_BILINEAR)
 def bilinear_module(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``nn.Bilinear``: multiplicative, so always counted as dense MACs."""
     x1 = arg(args, kwargs, 0, "input1")
     return _bilinear_cost(x1, tuple(module.weight.shape), module.bias is not None, out_tensor(output))
 
 
-@register_rule(F.bilinear)
+@register_rule(F.bilinear, convention=_BILINEAR)
 def bilinear_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``F.bilinear``: always dense MACs."""
     weight, bias = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")
@@ -103,28 +112,46 @@ def matmul_cost(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> Cost:
                                                "out_positions": 1, "frames": batch * n})
 
 
-@register_rule(torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, name="matmul")
+@register_rule(torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, name="matmul", convention=_MATMUL)
 def matmul_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``torch.matmul`` / ``@``."""
     return matmul_cost(arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "other"), out_tensor(output))
 
 
-@register_rule(torch.Tensor.__rmatmul__, name="matmul")
+@register_rule(torch.Tensor.__rmatmul__, name="matmul", convention=_MATMUL)
 def rmatmul_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``b.__rmatmul__(a)`` = ``a @ b``."""
     return matmul_cost(args[1], args[0], out_tensor(output))
 
 
-@register_rule(torch.mm, torch.Tensor.mm, torch.bmm, torch.Tensor.bmm, name="mm")
+@register_rule(torch.mm, torch.Tensor.mm, torch.bmm, torch.Tensor.bmm, name="mm", convention=_MATMUL)
 def mm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``mm`` / ``bmm``."""
     return matmul_cost(arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "mat2"), out_tensor(output))
 
 
-@register_rule(torch.addmm, torch.Tensor.addmm, torch.baddbmm, torch.Tensor.baddbmm, name="addmm")
+@register_rule(torch.addmm, torch.Tensor.addmm, torch.baddbmm, torch.Tensor.baddbmm, name="addmm", convention=_MATMUL)
 def addmm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``addmm`` / ``baddbmm``: the product plus one add per output element."""
     out = out_tensor(output)
     cost = matmul_cost(arg(args, kwargs, 1, "mat1"), arg(args, kwargs, 2, "mat2"), out)
     cost.flops = out.numel()
     return cost
+
+
+@register_rule(F.grouped_mm, F.scaled_grouped_mm, name="grouped_mm", convention=_GROUPED)
+def grouped_mm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``F.grouped_mm``: each output element sums ``K`` products of its group (2-d x 2-d: ``K`` split in groups).
+
+    Rows (or columns) beyond ``offs[-1]`` are counted too (reading ``offs`` would need a host sync).
+    """
+    a, b, out = arg(args, kwargs, 0, "mat_a"), arg(args, kwargs, 1, "mat_b"), out_tensor(output)
+    inner = a.shape[-1] // out.shape[0] if a.dim() == 2 and b.dim() == 2 else a.shape[-1]
+    return Cost(synapses=(Synapse(dense_macs=out.numel() * inner),))
+
+
+@register_rule(F.scaled_mm, name="scaled_mm", convention=_GROUPED)
+def scaled_mm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``F.scaled_mm`` (low-precision ``A @ B`` with scales): ``M·K·N`` dense MACs."""
+    a = arg(args, kwargs, 0, "mat_a")
+    return Cost(synapses=(Synapse(dense_macs=out_tensor(output).numel() * a.shape[-1]),))

@@ -138,6 +138,7 @@ def _abstract(klass: type) -> bool:
 TORCH_NN = _classes(nn)
 
 
+@pytest.mark.filterwarnings("ignore:`NLLLoss2d` has been deprecated", "ignore:enable_nested_tensor is True")
 @pytest.mark.parametrize("name", list(TORCH_NN))
 def test_every_torch_nn_module_has_a_rule_or_is_a_counted_composition(name: str) -> None:
     klass = TORCH_NN[name]

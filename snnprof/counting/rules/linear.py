@@ -139,7 +139,8 @@ def addmm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost
     return cost
 
 
-@register_rule(F.grouped_mm, F.scaled_grouped_mm, name="grouped_mm", convention=_GROUPED)
+@register_rule(F.grouped_mm, F.scaled_grouped_mm, torch._grouped_mm, torch._scaled_grouped_mm, name="grouped_mm",
+               convention=_GROUPED)
 def grouped_mm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``F.grouped_mm``: each output element sums ``K`` products of its group (2-d x 2-d: ``K`` split in groups).
 
@@ -150,7 +151,7 @@ def grouped_mm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) ->
     return Cost(synapses=(Synapse(dense_macs=out.numel() * inner),))
 
 
-@register_rule(F.scaled_mm, name="scaled_mm", convention=_GROUPED)
+@register_rule(F.scaled_mm, torch._scaled_mm, name="scaled_mm", convention=_GROUPED)
 def scaled_mm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``F.scaled_mm`` (low-precision ``A @ B`` with scales): ``M·K·N`` dense MACs."""
     a = arg(args, kwargs, 0, "mat_a")

@@ -19,7 +19,7 @@ the module are still counted one by one. Registering the same target twice raise
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "find_name_rule",
     "find_op_rule",
     "is_transparent",
+    "iter_rules",
     "list_rules",
     "module_rule_types",
     "name_rule_names",
@@ -208,6 +209,13 @@ def list_rules() -> list[RuleInfo]:
     for kind, table in (("module", _MODULE_RULES), ("op", _OP_RULES), ("name", _NAME_RULES)):
         out += sorted((_info(t, f, kind) for t, f in table.items()), key=lambda r: r.target)
     return out
+
+
+def iter_rules() -> Iterator[tuple[Any, Callable[..., Cost], str]]:
+    """``(target, rule, kind)`` of every registered rule in registration order: module, op, then name rules."""
+    for kind, table in (("module", _MODULE_RULES), ("op", _OP_RULES), ("name", _NAME_RULES)):
+        for target, rule in table.items():
+            yield target, rule, kind
 
 
 def module_rule_types() -> list[type]:

@@ -18,6 +18,7 @@ import importlib
 import logging
 from typing import Any
 
+from spikingjelly.activation_based import base as sj_base
 from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
@@ -30,9 +31,17 @@ __all__: list[str] = []
 logger = logging.getLogger(__name__)
 
 
+def _time_dim(module: nn.Module) -> int | None:
+    """0 for multi-step calls (``step_mode == "m"``, or a multi-step-only module), else ``None``."""
+    mode = getattr(module, "step_mode", None)
+    if mode is None:
+        mode = "m" if isinstance(module, sj_base.MultiStepModule) else "s"
+    return 0 if mode == "m" else None
+
+
 def _sj_cost(module: nn.Module, output: Any, flops_per_update: int, warning: str = "") -> Cost:
     spikes = out_tensor(output)
-    time_dim = 0 if getattr(module, "step_mode", "s") == "m" else None
+    time_dim = _time_dim(module)
     activity = NeuronActivity(spikes=spikes, time_dim=time_dim, flops_per_update=flops_per_update)
     return Cost(flops=flops_per_update * spikes.numel(), neuron=activity, warnings=(warning,) if warning else ())
 
@@ -70,9 +79,7 @@ _OBSERVED_NODES = (
 
 def _observed(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """Other SpikingJelly neurons: spikes and updates from the output (the ops inside are counted one by one)."""
-    spikes = out_tensor(output)
-    time_dim = 0 if getattr(module, "step_mode", "s") == "m" else None
-    return Cost(neuron=NeuronActivity(spikes=spikes, time_dim=time_dim, flops_per_update=0))
+    return Cost(neuron=NeuronActivity(spikes=out_tensor(output), time_dim=_time_dim(module), flops_per_update=0))
 
 
 _available = [getattr(sj_neuron, n) for n in _OBSERVED_NODES if hasattr(sj_neuron, n)]

@@ -146,6 +146,15 @@ def test_modules_and_functionals_agree(module: nn.Module, call: Callable) -> Non
     assert run(module, x).totals.flops == _flops(call, x)
 
 
+def test_direct_torch_calls_with_other_argument_orders() -> None:
+    x, ones = _r(*X), torch.ones(3)
+    assert _flops(lambda t: torch.instance_norm(t, ones, None, None, None, True, 0.1, 1e-5, False), x) == 5 * 384
+    assert _flops(lambda t: torch.instance_norm(t, None, None, None, None, True, 0.1, 1e-5, False), x) == 3 * 384
+    weight, idx = _r(10, 3), torch.tensor([1, 2, 4, 5])
+    assert _flops(lambda i, w: F.embedding_bag(i, w, torch.tensor([0, 2])), idx, weight) == 4 * 3
+    assert _flops(lambda w, i: torch.embedding_bag(w, i, torch.tensor([0, 2]))[0], weight, idx) == 4 * 3
+
+
 def test_batchnorm_without_running_stats_in_eval_computes_batch_statistics() -> None:
     bn = nn.BatchNorm2d(3, track_running_stats=False).eval()
     assert run(bn, _r(*X)).totals.flops == 4 * 384  # like F.batch_norm(training=True), which it calls

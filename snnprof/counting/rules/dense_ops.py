@@ -83,5 +83,7 @@ def embedding_bag(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, An
 
 @register_rule("embedding_bag", convention=_BAG)
 def embedding_bag_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
-    """``F.embedding_bag``: one add per gathered element."""
-    return embedding_bag_cost(arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "weight").shape[1])
+    """``F.embedding_bag(input, weight)`` / ``torch.embedding_bag(weight, indices)``: one add per gathered element."""
+    first, second = arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "weight")
+    indices, weight = (second, first) if first.is_floating_point() else (first, second)
+    return embedding_bag_cost(indices, weight.shape[1])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from snnprof.counting.costs import Cost
@@ -77,6 +78,12 @@ def _functional_norm(op: str) -> Any:
 
 for _op in _AFFINE_ARGS:
     register_rule(_op, convention=_NORM)(_functional_norm(_op))
+
+
+@register_rule(torch.instance_norm, name="instance_norm", convention=_NORM)
+def torch_instance_norm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``torch.instance_norm(input, weight, bias, ...)`` (``F.instance_norm`` orders its arguments differently)."""
+    return norm_cost(any(arg(args, kwargs, i, key) is not None for i, key in ((1, "weight"), (2, "bias"))), output)
 
 
 @register_rule("normalize", convention=Convention("normalisation", "3 per element (power, sum, divide)"))

@@ -8,9 +8,10 @@ from spikingjelly.activation_based import functional, layer, neuron
 from torch import nn
 
 from snnprof.counting import Profiler
-from snnprof.counting.accumulate import _cpu_classify, _events, _indicator, _sample_proves_dense
+from snnprof.counting.accumulate import _indicator
 from snnprof.counting.costs import exact_sum
 from snnprof.counting.kinds import classify, events, sample_proves_dense
+from snnprof.counting.synapses import _cpu_classify, _events, _sample_proves_dense
 
 nan, inf = float("nan"), float("inf")
 TENSORS = {

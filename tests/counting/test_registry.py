@@ -96,13 +96,6 @@ class Case:
     flops: int
 
 
-class _PlainSimpleNode(neuron.SimpleBaseNode):
-    """A concrete SimpleBaseNode (the base class leaves the charge abstract)."""
-
-    def neuronal_charge(self, x: torch.Tensor) -> None:
-        self.v = self.v + x
-
-
 def _r(*shape: int) -> Callable[[], torch.Tensor]:
     return lambda: torch.rand(*shape, generator=torch.Generator().manual_seed(1)) * 2
 
@@ -246,9 +239,6 @@ FACTORIES: dict[type, Case] = {
     neuron.LIFNode: Case(neuron.LIFNode, _r(2, 3), 0, 5 * 6),
     neuron.ParametricLIFNode: Case(neuron.ParametricLIFNode, _r(2, 3), 0, 5 * 6),
     neuron.BaseNode: Case(neuron.QIFNode, _r(2, 3), 0, 4 * 6),
-    neuron.SimpleIFNode: Case(neuron.SimpleIFNode, _r(2, 3), 0, 3 * 6),
-    neuron.SimpleLIFNode: Case(lambda: neuron.SimpleLIFNode(2.0, True), _r(2, 3), 0, 5 * 6),
-    neuron.SimpleBaseNode: Case(_PlainSimpleNode, _r(2, 3), 0, 4 * 6),
     neuron.STBIFNode: Case(lambda: neuron.STBIFNode(1.0, 4), _r(2, 3), 0, 4 * 6),
     # recurrent (RNN: ew 4, LSTM 23, GRU 17 per hidden unit; bias 2 per gate unit)
     nn.RNNCell: Case(lambda: nn.RNNCell(3, 4), _r(2, 3), _rnn_macs(2, 1, 4, 3), _rnn_flops(2, 1, 4, 3, 4)),

@@ -3,10 +3,11 @@
 Each call reports neurons, neuron updates (= output elements), spikes (nonzero outputs), and
 spikes per time step and per channel. Multi-step calls take ``[T, B, ...]``; single-step calls are
 one time step each. Elementwise ops per update: IF 3 (integrate, compare, reset), LIF and
-ParametricLIF 5 (leak, integrate, compare, reset), other ``BaseNode``/``SimpleBaseNode`` nodes 4
-(generic estimate, flagged in the warnings). SpikingJelly's other neurons (parallel, few-spike,
-noisy, inter-layer-connection, gated, DSR, FlexSN ...) are observed: spikes and updates come from
-their output while the ops inside them (their weights' products included) are counted one by one.
+ParametricLIF 5 (leak, integrate, compare, reset), other ``BaseNode`` nodes and ``STBIFNode`` (a
+custom op) 4 (generic estimate, flagged in the warnings). SpikingJelly's other neurons (the
+pure-Torch ``SimpleBaseNode`` family, parallel, few-spike, noisy, inter-layer-connection, gated,
+DSR, FlexSN ...) are observed: spikes and updates come from their output while the ops inside them
+(their weights' products included) are counted one by one, as they run.
 Non-spiking nodes (``NonSpiking*``) emit no spikes: their ops are counted like any module's. The
 optional rules for snnTorch ``Leaky``/``Synaptic`` (5 and 7) and norse ``LIF``/``LIFCell`` (7)
 register only when those packages import.
@@ -53,19 +54,19 @@ _NEURON = Convention(
 _OBSERVED = Convention("neurons", "other SpikingJelly neurons: spikes and updates observed, the ops inside counted")
 
 
-@register_rule(sj_neuron.IFNode, sj_neuron.SimpleIFNode, convention=_NEURON)
+@register_rule(sj_neuron.IFNode, convention=_NEURON)
 def sj_if(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """SpikingJelly IFNode: 3 ops per update."""
     return _sj_cost(module, output, 3)
 
 
-@register_rule(sj_neuron.LIFNode, sj_neuron.ParametricLIFNode, sj_neuron.SimpleLIFNode, convention=_NEURON)
+@register_rule(sj_neuron.LIFNode, sj_neuron.ParametricLIFNode, convention=_NEURON)
 def sj_lif(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """SpikingJelly LIFNode / ParametricLIFNode: 5 ops per update."""
     return _sj_cost(module, output, 5)
 
 
-@register_rule(sj_neuron.BaseNode, sj_neuron.SimpleBaseNode, sj_neuron.STBIFNode, convention=_NEURON)
+@register_rule(sj_neuron.BaseNode, sj_neuron.STBIFNode, convention=_NEURON)
 def sj_generic(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """Any other SpikingJelly node: spikes and updates exact, 4 ops per update (estimate)."""
     return _sj_cost(module, output, 4, f"{type(module).__name__}: 4 ops per neuron update assumed")
@@ -73,7 +74,7 @@ def sj_generic(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any],
 
 _OBSERVED_NODES = (
     "ActivationAwareIFNode", "DSRIFNode", "DSRLIFNode", "FewSpikeNode", "FlexSN", "GatedLIFNode", "ILCBaseNode",
-    "MaskedPSN", "NoisyBaseNode", "PSN", "SlidingPSN",
+    "MaskedPSN", "NoisyBaseNode", "PSN", "SimpleBaseNode", "SlidingPSN",
 )
 
 

@@ -23,9 +23,10 @@ import pytest
 import torch
 
 from snnprof.counting import native
-from snnprof.counting.accumulate import _channel_grid, _cpu_classify, _indicator, _sample_proves_dense
+from snnprof.counting.accumulate import _channel_grid, _indicator
 from snnprof.counting.kinds import DENSE, classify
 from snnprof.counting.rules.conv import ConvSpec, _ExactFanout
+from snnprof.counting.synapses import _cpu_classify, _sample_proves_dense
 from tests._threads import one_thread
 
 pytestmark = pytest.mark.skipif(not native.available(), reason=f"native statistics: {native.unavailable_reason()}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from snnprof.counting.costs import Cost, NeuronActivity, Synapse
 from snnprof.counting.profiler import Profiler, profile
-from snnprof.counting.registry import list_rules, register_rule
+from snnprof.counting.registry import Convention, list_rules, register_rule
 from snnprof.counting.results import LayerRecord, ProfileResult, Totals
 
 __all__ = [
+    "Convention",
     "Cost",
     "LayerRecord",
     "NeuronActivity",

@@ -10,25 +10,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from snnprof.counting import native
-from snnprof.counting.costs import Cost, NeuronActivity, Synapse, exact_sum, rows_of
-from snnprof.counting.kinds import (
-    COUNT,
-    DENSE,
-    KIND_CODES,
-    KIND_NAMES,
-    SPIKE,
-    TERNARY,
-    classify,
-    events,
-    host_code,
-    sample_proves_dense,
-)
+from snnprof.counting.costs import Cost, NeuronActivity, Synapse, native_pass_of
+from snnprof.counting.kinds import DENSE, KIND_NAMES, SPIKE
 from snnprof.counting.results import LayerRecord
 from snnprof.counting.samples import SampleCollector
+from snnprof.counting.synapses import evaluate_synapse
 
 __all__ = ["LayerAccumulator", "finalize"]
 
@@ -99,234 +88,6 @@ def _grow(vec: torch.Tensor | None, size: int, like: torch.Tensor) -> torch.Tens
     return torch.cat([vec, vec.new_zeros(size - vec.numel())])
 
 
-#: One operand side's per-sample SOPs: ``(per-leading-index SOPs or None, side total, applies-mask)``.
-_Part = tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None]
-
-
-@dataclass
-class _Evaluated:
-    macs: torch.Tensor | int
-    sops: torch.Tensor | int
-    rate: torch.Tensor | float
-    code: torch.Tensor | None
-    parts: tuple[_Part, ...] = ()
-
-
-def _cpu_classify(x: torch.Tensor) -> tuple[int, torch.Tensor] | None:
-    """:func:`classify` of a float CPU tensor as ``(host code, peak)``, skipping passes it does not need.
-
-    The same tests as ``classify`` (same formulas, same precedence: spike, count, ternary, dense),
-    but reading each scalar is free on CPU, so a spike tensor skips the integrality pass and a
-    tensor with values below -1 skips it too. ``None`` for other tensors (use ``classify``).
-    """
-    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or x.numel() == 0:
-        return None
-    flat = x.reshape(-1)
-    lo, hi = torch.aminmax(flat)
-    low, high = float(lo), float(hi)
-    if low == 0.0 and float(torch.dot(flat, hi - flat)) == 0.0:
-        return SPIKE, hi
-    if not low >= -1.0:  # also NaN
-        return DENSE, hi
-    integral = float(torch.remainder(flat, 1).sum()) == 0.0
-    if integral and low >= 0.0:
-        return COUNT, hi
-    if integral and high <= 1.0:
-        return TERNARY, hi
-    return DENSE, hi
-
-
-def _events(x: torch.Tensor, code: int, by_value: bool, peak: torch.Tensor | float) -> tuple[torch.Tensor, float]:
-    """:func:`events` of a float CPU tensor of known kind and peak (``max(x)``), and the largest event value.
-
-    Spikes ``{0, c}`` are ``x / c`` (one pass); 0/1 spike tensors and counts weighted by value are
-    their own events (no copy; events are never written to).
-    """
-    if code == SPIKE:
-        return (x if float(peak) in (0.0, 1.0) else x / peak), 1.0
-    if code == COUNT and by_value:  # non-negative integers are their own events (no copy)
-        return x, float(peak)
-    return events(x, torch.tensor(code), by_value, torch.as_tensor(peak, dtype=x.dtype)), 1.0
-
-
-_SAMPLE = 2048
-
-
-def _sample_proves_dense(x: torch.Tensor) -> bool:
-    """:func:`sample_proves_dense` on the host with numpy (the same test, without per-op dispatch)."""
-    if x.dtype not in (torch.float32, torch.float64) or x.device.type != "cpu":
-        return sample_proves_dense(x)
-    if not x.is_contiguous() or x.numel() < 2:
-        return False
-    try:
-        sample = x.detach().view(-1)[:_SAMPLE].numpy()
-    except (RuntimeError, TypeError):  # e.g. tensors with a lazy negation bit
-        return sample_proves_dense(x)
-    if not np.any(sample != np.round(sample)):
-        return False
-    nonzero = sample[sample != 0]
-    return bool(nonzero.size >= 2 and np.any(nonzero != nonzero[0]))
-
-
-def _forced(x: torch.Tensor, override: int, by_value: bool) -> tuple[Any, ...] | None:
-    """:func:`_classified` with the kind forced by an override."""
-    if override == DENSE:
-        return None
-    code = torch.tensor(override, device=x.device)
-    if override in (KIND_CODES["spike"], KIND_CODES["ternary"]):
-        x = x != 0  # a forced spike/ternary kind: one event per nonzero, whatever the values
-    return code, events(x, code, by_value, None), None
-
-
-_UNSET: Any = object()
-
-
-def _classified(x: torch.Tensor, override: int | None, by_value: bool, fast: Any = _UNSET) -> tuple[Any, ...] | None:
-    """``(kind code, events, largest event or None)`` of one operand; ``None`` if surely dense.
-
-    ``None`` is returned only when that is known without a device sync (CPU tensors), so the
-    dense path skips every event computation. ``fast``: the operand's :func:`native.classify`, if
-    already computed.
-    """
-    if override is not None:
-        return _forced(x, override, by_value)
-    if fast is _UNSET:
-        fast = native.classify(x)  # one pass, stops early on dense values
-    if fast is None:
-        if _sample_proves_dense(x):
-            return None
-        fast = _cpu_classify(x)
-    if fast is not None:
-        if fast[0] == DENSE:
-            return None
-        return (torch.tensor(fast[0]), *_events(x, fast[0], by_value, fast[1]))
-    code, peak = classify(x)
-    if host_code(code) == DENSE:
-        return None
-    return code, events(x, code, by_value, peak), None
-
-
-def _side(x: torch.Tensor, fanout: Any, override: int | None, by_value: bool, rows: bool = False, *,
-          known: tuple[int, float] | None = None) -> tuple[Any, ...] | None:
-    """Kind, events, event total, exact accumulates (and per-row accumulates) of one operand.
-
-    ``None`` if surely dense (see :func:`_classified`). With ``rows``, a fanout that has a per-row
-    version is evaluated once, per row, and its total is their sum. ``known``: ``(code, peak)`` of
-    ``x`` already computed (no second pass).
-    """
-    fast = _UNSET if known is None else known
-    found = _classified(x, override, by_value, fast)
-    if found is None:
-        return None
-    code, ev, bound = found
-    one_pass = getattr(fanout, "evaluate", None)
-    if one_pass is not None:
-        total, sops, per_row = one_pass(ev, rows, bound)
-        return code, ev, total, sops, per_row
-    total = exact_sum(ev, bound=bound)
-    row_fn = rows_of(fanout) if rows else None
-    if row_fn is not None:
-        per_row = row_fn(ev)
-        return code, ev, total, per_row.sum(), per_row
-    return code, ev, total, fanout(ev, total), None
-
-
-def _dense(syn: Synapse) -> _Evaluated:
-    return _Evaluated(syn.dense_macs, 0, 0.0, DENSE)
-
-
-def evaluate_synapse(syn: Synapse, override: int | None, by_value: bool, rows: bool = False,
-                     known: tuple[int, float] | None = None) -> _Evaluated:
-    """MACs, exact SOPs, rate estimate and kind code of one synaptic product.
-
-    Values are device tensors (no host sync) except where the answer is known on the host
-    (always-dense products, and CPU inputs proven dense), which come back as Python numbers.
-    With ``rows``, ``parts`` also holds the SOPs per leading index of the operands (per-sample stats).
-    ``known``: the first operand's ``(kind code, peak)`` when already computed (one-operand products).
-    """
-    a, b = syn.operand, syn.operand_b
-    if a is None and b is None:
-        return _Evaluated(syn.dense_macs, 0, 0.0, None)
-    if a is None:  # only the second operand can carry events
-        a, b, fan_a, fan_b = b, None, syn.fanout_b, None
-    else:
-        fan_a, fan_b = syn.fanout, syn.fanout_b
-    side_a = _side(a, fan_a, override, by_value, rows, known=known)
-    side_b = _side(b, fan_b, None, by_value, rows) if b is not None and fan_b is not None else None
-    if side_a is None and side_b is None:
-        return _dense(syn)
-    if side_a is None or side_b is None:
-        side = side_a if side_a is not None else side_b
-        out = _one_sided(syn, side, a if side_a is not None else b)
-        if rows:
-            out.parts = _part(side[4], side[3], None if isinstance(out.code, int) else side[0] != DENSE)
-        return out
-    out = _two_sided(syn, side_a, side_b, a, b)
-    if rows:
-        out.parts = _two_sided_parts(syn, side_a, side_b)
-    return out
-
-
-def _applies(mask: torch.Tensor | None) -> bool:
-    """False only when a CPU mask is known to be false (then its per-row work is skipped)."""
-    return mask is None or mask.device.type != "cpu" or bool(mask)
-
-
-def _part(per_row: torch.Tensor | None, total: Any, mask: torch.Tensor | None) -> tuple[_Part, ...]:
-    """One side's per-sample SOPs (``total``: a tensor, or a thunk evaluated only when there are no rows)."""
-    if not _applies(mask):
-        return ()
-    if per_row is not None:
-        return ((per_row, None, mask),)
-    return ((None, total if isinstance(total, torch.Tensor) else total(), mask),)
-
-
-def _two_sided_parts(syn: Synapse, side_a: tuple[Any, ...], side_b: tuple[Any, ...]) -> tuple[_Part, ...]:
-    code_a, ev_a, _tot_a, sops_a, rows_a = side_a
-    code_b, ev_b, _tot_b, sops_b, rows_b = side_b
-    is_a, is_b = code_a != DENSE, code_b != DENSE
-    both = is_a & is_b
-    if syn.pair is None:
-        pair_rows, pair_total = rows_a, sops_a
-    else:
-        pair_fn = rows_of(syn.pair)
-        pair_rows = pair_fn(ev_a, ev_b) if pair_fn is not None and _applies(both) else None
-        pair_total = lambda: syn.pair(ev_a, ev_b)  # noqa: E731  (only evaluated without rows)
-    return (
-        *_part(rows_a, sops_a, is_a & ~is_b),
-        *_part(rows_b, sops_b, is_b & ~is_a),
-        *_part(pair_rows, pair_total, both),
-    )
-
-
-def _one_sided(syn: Synapse, side: tuple[Any, ...], x: torch.Tensor) -> _Evaluated:
-    code, _ev, total, sops, _rows = side
-    rate = syn.dense_macs * total / max(x.numel(), 1)
-    known = host_code(code)
-    if known is not None:  # CPU: an event kind (dense sides never get here), decided on the host
-        return _Evaluated(0, sops, rate, known)
-    is_ev = code != DENSE
-    return _Evaluated(
-        torch.where(is_ev, 0, syn.dense_macs), torch.where(is_ev, sops, 0.0), torch.where(is_ev, rate, 0.0), code
-    )
-
-
-def _two_sided(syn: Synapse, side_a: tuple[Any, ...], side_b: tuple[Any, ...], a: torch.Tensor,
-               b: torch.Tensor) -> _Evaluated:
-    code_a, ev_a, tot_a, sops_a, _rows_a = side_a
-    code_b, ev_b, tot_b, sops_b, _rows_b = side_b
-    is_a, is_b = code_a != DENSE, code_b != DENSE
-    both = is_a & is_b
-    pair = syn.pair(ev_a, ev_b) if syn.pair is not None else sops_a
-    sops = torch.where(both, pair, torch.where(is_a, sops_a, torch.where(is_b, sops_b, 0.0)))
-    rate_a = syn.dense_macs * tot_a / max(a.numel(), 1)
-    rate_b = syn.dense_macs * tot_b / max(b.numel(), 1)
-    rate_both = rate_a * tot_b / max(b.numel(), 1)
-    rate = torch.where(both, rate_both, torch.where(is_a, rate_a, torch.where(is_b, rate_b, 0.0)))
-    macs = torch.where(is_a | is_b, 0, syn.dense_macs)
-    return _Evaluated(macs, sops, rate, torch.where(is_a | ~is_b, code_a, code_b))
-
-
 @dataclass
 class LayerAccumulator:
     """Everything counted for one layer so far."""
@@ -380,13 +141,13 @@ class LayerAccumulator:
         self.dense_macs += syn.dense_macs
         self.flops += 2 * syn.dense_macs
         known = None
-        native_pass = getattr(syn.fanout, "native_pass", None)
-        if native_pass is not None and syn.operand is not None and syn.operand_b is None and override is None:
-            got = native_pass(syn.operand, samples is not None)  # kind and, for spikes, SOPs in one pass
+        native_fanout = native_pass_of(syn.fanout)
+        if native_fanout is not None and syn.operand is not None and syn.operand_b is None and override is None:
+            got = native_fanout.native_pass(syn.operand, samples is not None)  # kind and, for spikes, SOPs
             if got is not None:
-                if self._add_native(syn, got, record_kind, samples):
+                if self._add_native(syn, syn.operand, got, record_kind, samples):
                     return
-                known = got[:2]
+                known = (got.code, got.peak)
         ev = evaluate_synapse(syn, override, by_value, rows=samples is not None, known=known)
         if ev.code is None or (isinstance(ev.code, int) and ev.code == DENSE):  # always dense, or known dense
             self._add_dense(syn, ev.code, record_kind, samples)
@@ -403,8 +164,8 @@ class LayerAccumulator:
             dev.kinds += torch.nn.functional.one_hot(ev.code, 4)
         if samples is not None:
             samples.add_macs(ev.macs)
-            for rows, total, mask in ev.parts:
-                samples.add_sops(self.name, rows, total, mask)
+            for part in ev.parts:
+                samples.add_sops(self.name, part.per_row, part.total, part.mask)
 
     def _add_dense(self, syn: Synapse, code: Any, record_kind: bool, samples: SampleCollector | None) -> None:
         """An always-dense product (``code`` None) or one whose input is known dense on the host."""
@@ -416,27 +177,25 @@ class LayerAccumulator:
             if record_kind:
                 self.host_kinds[code] += 1
 
-    def _add_native(self, syn: Synapse, got: tuple[Any, ...], record_kind: bool,
+    def _add_native(self, syn: Synapse, operand: torch.Tensor, got: native.NativeStats, record_kind: bool,
                     samples: SampleCollector | None) -> bool:
-        """Account a one-operand product from its native pass ``(code, peak, events, sops, per_row)``.
+        """Account a one-operand product from its native pass over ``operand``.
 
         Spike and dense inputs are finished here, on the host (no tensor ops); False for counts and
         ternary inputs, which need their events formed (:func:`evaluate_synapse` with ``known``).
         """
-        code = got[0]
-        if code == DENSE:
+        if got.code == DENSE:
             self._add_dense(syn, DENSE, record_kind, samples)
             return True
-        if code != SPIKE:
+        if got.code != SPIKE:
             return False
-        _code, _peak, events, sops, per_row = got
         self.synaptic = True
         if record_kind:
             self.host_kinds[SPIKE] += 1
-        self.host_sops += sops
-        self.host_sops_rate += syn.dense_macs * events / max(syn.operand.numel(), 1)
+        self.host_sops += got.accumulates
+        self.host_sops_rate += syn.dense_macs * got.events / max(operand.numel(), 1)
         if samples is not None:
-            samples.add_sops(self.name, per_row, torch.tensor(sops, dtype=torch.float64), None)
+            samples.add_sops(self.name, got.per_frame, torch.tensor(got.accumulates, dtype=torch.float64), None)
         return True
 
     def _add_neuron(self, act: NeuronActivity, fold: int | None, samples: SampleCollector | None) -> None:
@@ -589,5 +348,3 @@ def finalize(accs: list[LayerAccumulator], fold: int | None) -> list[LayerRecord
     values = _host_values(accs)
     return [_record(acc, vals, fold) for acc, vals in zip(accs, values, strict=False)]
 
-
-KIND_OVERRIDE_CODES = KIND_CODES

@@ -4,37 +4,117 @@ Rules are pure functions of a call (module or functional op, its arguments and o
 return a :class:`Cost`; the engine turns the activity tensors into device-side counts (input
 kinds, exact SOPs, spikes) without a host sync.
 
-Per-sample statistics (``Profiler(sample_stats=True)``) need the SOPs of every *leading index* of
-an operand (its frames: batch, time step, token ...), not only their total. A fanout or pair
-function provides them through an optional ``rows`` attribute (:data:`RowFn`): it returns a tensor
-whose shape is a prefix of the operand's shape (``[T, B]`` for ``[T, B, C, H, W]`` frames, ``[B]``
-for ``[B, features]``, a 0-d tensor when nothing maps to samples) and which sums to the fanout's
-total. :class:`PerEvent` is the fanout of every product whose events all reach the same number of
-outputs (linear maps, matmuls, recurrent inputs); functions without ``rows`` get their SOPs shared
-equally among the batch's samples, with a warning.
+The SOPs of an operand come from its *fanout* (:class:`Fanout`): a callable ``(events, events
+total) -> accumulates``. Per-sample statistics (``Profiler(sample_stats=True)``) need the SOPs of
+every *leading index* of an operand (its frames: batch, time step, token ...), not only their
+total. A fanout provides them through an optional ``rows`` method (:class:`RowsFanout`,
+:class:`PairRowsFanout`): it
+returns a tensor whose shape is a prefix of the operand's shape (``[T, B]`` for ``[T, B, C, H, W]``
+frames, ``[B]`` for ``[B, features]``, a 0-d tensor when nothing maps to samples) and which sums to
+the fanout's total. :class:`PerEvent` is the fanout of every product whose events all reach the
+same number of outputs (linear maps, matmuls, recurrent inputs); fanouts without ``rows`` get
+their SOPs shared equally among the batch's samples, with a warning.
 
-A fanout may also have ``evaluate(events, rows, bound) -> (events total, accumulates, per-row
-accumulates or None)`` computing everything in one pass (``bound``: the largest event value when
-the engine knows it); the engine prefers it.
+A fanout may also have ``evaluate(events, rows, bound) -> FanoutPass`` computing everything in
+one pass (:class:`OnePassFanout`; ``bound``: the largest event value when the engine knows it) and
+``native_pass(x, rows) -> NativeStats | None`` deciding the input kind and, for spikes, the
+accumulates straight from the raw operand (:class:`NativeFanout`); the engine prefers them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import torch
 
-__all__ = ["Cost", "EventFn", "NeuronActivity", "PairFn", "PerEvent", "RowFn", "Synapse", "exact_sum", "rows_of"]
+if TYPE_CHECKING:
+    from snnprof.counting.native import NativeStats
 
-#: ``(events, events_sum) -> exact accumulates`` (a 0-d device tensor). ``events`` has the operand's
-#: shape: 1 per nonzero input (or the value, for graded ``count`` inputs), as float32.
-EventFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-#: ``(events_a, events_b) -> accumulates`` when both operands carry events (e.g. spike @ spike).
-PairFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-#: ``events -> accumulates per leading index`` (float64, shape a prefix of the operand's shape);
-#: the optional ``rows`` attribute of an :data:`EventFn` (for pair functions: ``(events_a, events_b)``).
-RowFn = Callable[..., torch.Tensor]
+__all__ = [
+    "Cost",
+    "Fanout",
+    "FanoutPass",
+    "NativeFanout",
+    "NeuronActivity",
+    "OnePassFanout",
+    "PairFanout",
+    "PairRowsFanout",
+    "PerEvent",
+    "RowsFanout",
+    "Synapse",
+    "exact_sum",
+    "native_pass_of",
+    "one_pass_of",
+    "pair_rows_of",
+    "rows_of",
+]
+
+
+class Fanout(Protocol):
+    """``(events, events total) -> exact accumulates`` (a 0-d device tensor) of one operand.
+
+    ``events`` has the operand's shape: 1 per nonzero input (or the value, for graded ``count``
+    inputs), as float32/float64.
+    """
+
+    def __call__(self, ev: torch.Tensor, total: torch.Tensor, /) -> torch.Tensor:
+        """Exact accumulates of all events of the operand (``total``: their sum, already computed)."""
+        ...
+
+
+class PairFanout(Protocol):
+    """``(events_a, events_b) -> accumulates`` when both operands carry events (e.g. spike @ spike)."""
+
+    def __call__(self, ev_a: torch.Tensor, ev_b: torch.Tensor, /) -> torch.Tensor:
+        """Exact accumulates of the products whose two factors both carry events."""
+        ...
+
+
+class RowsFanout(Protocol):
+    """A fanout that also gives its accumulates per leading index of the operand."""
+
+    def rows(self, ev: torch.Tensor, /) -> torch.Tensor:
+        """Accumulates per leading index (float64, shape a prefix of the operand's shape)."""
+        ...
+
+
+class PairRowsFanout(Protocol):
+    """A pair fanout that also gives its accumulates per leading index."""
+
+    def rows(self, ev_a: torch.Tensor, ev_b: torch.Tensor, /) -> torch.Tensor:
+        """Accumulates per leading index (float64)."""
+        ...
+
+
+class FanoutPass(NamedTuple):
+    """What :meth:`OnePassFanout.evaluate` returns (device tensors).
+
+    Attributes:
+        events: the events' total (0-d).
+        accumulates: the exact accumulates (0-d).
+        per_row: the accumulates per leading index, or ``None`` when not asked for.
+    """
+
+    events: torch.Tensor
+    accumulates: torch.Tensor
+    per_row: torch.Tensor | None
+
+
+class OnePassFanout(Protocol):
+    """A fanout that computes the events' total, accumulates and per-row accumulates in one pass."""
+
+    def evaluate(self, ev: torch.Tensor, rows: bool, bound: float | None = None) -> FanoutPass:
+        """One pass over ``ev`` (``bound``: the largest event value when known)."""
+        ...
+
+
+class NativeFanout(Protocol):
+    """A fanout that classifies its raw operand and, for spikes, counts its accumulates natively."""
+
+    def native_pass(self, x: torch.Tensor, rows: bool) -> NativeStats | None:
+        """The kind of ``x`` and, for spikes, its accumulates; ``None`` when the native path does not apply."""
+        ...
 
 
 _F32_EXACT = 1 << 24  # float32 represents every integer below this; sums that stay below are exact
@@ -93,15 +173,15 @@ class PerEvent:
         """Exact accumulates of all events: ``total * factor``."""
         return total * self.factor
 
-    def evaluate(self, ev: torch.Tensor, rows: bool, bound: float | None = None) -> tuple[torch.Tensor, ...]:
-        """``(events total, accumulates, accumulates per leading index or None)`` in one pass over ``ev``."""
+    def evaluate(self, ev: torch.Tensor, rows: bool, bound: float | None = None) -> FanoutPass:
+        """Events total, accumulates and (with ``rows``) accumulates per leading index, in one pass over ``ev``."""
         keep = ev.dim() - self.trailing
         if rows and keep > 0:
             per = exact_sum(ev, tuple(range(keep, ev.dim())), bound)
             total = per.sum()
-            return total, total * self.factor, per * self.factor
+            return FanoutPass(total, total * self.factor, per * self.factor)
         total = exact_sum(ev, bound=bound)
-        return total, total * self.factor, (total * self.factor if rows else None)
+        return FanoutPass(total, total * self.factor, total * self.factor if rows else None)
 
     def rows(self, ev: torch.Tensor, bound: float | None = None) -> torch.Tensor:
         """Accumulates per leading index: events summed over the trailing feature dims, times ``factor``.
@@ -116,10 +196,24 @@ class PerEvent:
         return exact_sum(ev, tuple(range(keep, ev.dim())), bound) * self.factor
 
 
-def rows_of(fn: object) -> RowFn | None:
-    """The per-leading-index version of a fanout or pair function, or ``None`` when it has none."""
-    rows = getattr(fn, "rows", None)
-    return rows if callable(rows) else None
+def rows_of(fn: object) -> RowsFanout | None:
+    """``fn`` when it has a per-leading-index ``rows`` method (:class:`RowsFanout`), else ``None``."""
+    return fn if callable(getattr(fn, "rows", None)) else None  # type: ignore[return-value]
+
+
+def pair_rows_of(fn: object) -> PairRowsFanout | None:
+    """``fn`` when it has a per-leading-index ``rows`` method (:class:`PairRowsFanout`), else ``None``."""
+    return fn if callable(getattr(fn, "rows", None)) else None  # type: ignore[return-value]
+
+
+def one_pass_of(fn: object) -> OnePassFanout | None:
+    """``fn`` when it has a one-pass ``evaluate`` method (:class:`OnePassFanout`), else ``None``."""
+    return fn if callable(getattr(fn, "evaluate", None)) else None  # type: ignore[return-value]
+
+
+def native_pass_of(fn: object) -> NativeFanout | None:
+    """``fn`` when it has a ``native_pass`` method (:class:`NativeFanout`), else ``None``."""
+    return fn if callable(getattr(fn, "native_pass", None)) else None  # type: ignore[return-value]
 
 
 @dataclass
@@ -138,10 +232,10 @@ class Synapse:
 
     dense_macs: int
     operand: torch.Tensor | None = None
-    fanout: EventFn | None = None
+    fanout: Fanout | None = None
     operand_b: torch.Tensor | None = None
-    fanout_b: EventFn | None = None
-    pair: PairFn | None = None
+    fanout_b: Fanout | None = None
+    pair: PairFanout | None = None
 
 
 @dataclass

@@ -13,13 +13,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from snnprof.counting.kinds import KIND_NAMES
-from snnprof.counting.results import COUNT_FIELDS, MEMORY_FIELDS, LayerRecord, ProfileResult, Totals
+from snnprof.counting.results import (
+    COUNT_FIELDS,
+    MEMORY_FIELDS,
+    LayerRecord,
+    ProfileResult,
+    Totals,
+    derived_warnings,
+)
 
 __all__ = ["merge_results"]
 
 _SUMMED = tuple(f for f in COUNT_FIELDS if f not in ("params", "neurons")) + MEMORY_FIELDS + ("calls",)
-_DERIVED_WARNINGS = ("not counted (no rule): ", "modules with parameters that never ran: ",
-                     "per-sample counts without a sample axis were shared")
 
 
 def _add_lists(a: list[int], b: list[int]) -> list[int]:
@@ -106,15 +111,14 @@ def merge_results(results: Sequence[ProfileResult]) -> ProfileResult:
     )
 
 
+def _rule_warnings(result: ProfileResult) -> list[str]:
+    """The warnings of ``result`` other than the summaries derived from its own fields."""
+    shared = result.sample_stats.shared if result.sample_stats is not None else []
+    derived = set(derived_warnings(result.unsupported, result.uncalled, shared))
+    return [w for w in result.warnings if w not in derived]
+
+
 def _warnings(results: Sequence[ProfileResult], unsupported: list[str], uncalled: list[str],
               shared: list[str]) -> list[str]:
     """Rule warnings of every part, with the derived summary lines recomputed for the union."""
-    plain = [w for w in _ordered_union([r.warnings for r in results]) if not w.startswith(_DERIVED_WARNINGS)]
-    if unsupported:
-        plain.append("not counted (no rule): " + ", ".join(unsupported))
-    if uncalled:
-        plain.append("modules with parameters that never ran: " + ", ".join(uncalled))
-    if shared:
-        plain.append("per-sample counts without a sample axis were shared equally among the samples of "
-                     "their batch: " + ", ".join(shared))
-    return plain
+    return _ordered_union([_rule_warnings(r) for r in results]) + derived_warnings(unsupported, uncalled, shared)

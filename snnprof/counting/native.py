@@ -22,13 +22,14 @@ import ctypes
 import functools
 import logging
 import os
+from typing import NamedTuple
 
 import torch
 
 from snnprof.kernels.fused_cpu import KernelBuildError, build_library
 
 __all__ = [
-    "ENV_VAR", "accumulate_spikes", "available", "classify", "classify_conv", "rows_of",
+    "ENV_VAR", "NativeStats", "accumulate_spikes", "available", "classify", "classify_conv", "rows_of",
     "unavailable_reason",
 ]
 
@@ -41,6 +42,24 @@ _EXTRA_FLAGS = ("-fno-trapping-math",)  # lets the compiler vectorise the branch
 _ABI_VERSION = 4
 _DTYPES = {torch.float32: 0, torch.float64: 1}
 _MIN_PARALLEL = 1 << 18  # elements below which one thread is faster than waking a team
+
+
+class NativeStats(NamedTuple):
+    """Kind and, for spikes, exact synaptic operations of one operand, from one native pass.
+
+    Attributes:
+        code: the kind code (:mod:`snnprof.counting.kinds`).
+        peak: ``max(x)`` (meaningful unless dense).
+        events: events (nonzero values) in ``x``; 0.0 unless spikes.
+        accumulates: exact accumulates; 0.0 unless spikes.
+        per_frame: accumulates of each frame (float64), or ``None`` (not spikes, or not asked for).
+    """
+
+    code: int
+    peak: float
+    events: float
+    accumulates: float
+    per_frame: torch.Tensor | None
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -116,7 +135,7 @@ def classify(x: torch.Tensor) -> tuple[int, float] | None:
 
 def classify_conv(
     x: torch.Tensor, frames: int, groups: int, cover: torch.Tensor, scale: int
-) -> tuple[int, float, float, float, torch.Tensor | None] | None:
+) -> NativeStats | None:
     """Kind of a convolution's input and, for spikes, its exact synaptic operations, in one pass.
 
     ``x`` is seen as ``[frames * groups, C_in / groups, positions]``; ``cover`` (float64 CPU
@@ -125,10 +144,9 @@ def classify_conv(
     ``scale * cover[p]`` accumulates.
 
     Returns:
-        ``(code, peak, events, accumulates, per_frame)``: the kind code, ``max(x)``, and for
-        spikes the event and accumulate totals and the accumulates of each frame (float64
-        ``[frames]``, exact); for other kinds those three are ``0.0, 0.0, None``. ``None`` when the
-        native path does not apply.
+        :class:`NativeStats`: the kind code, ``max(x)``, and for spikes the event and accumulate
+        totals and the accumulates of each frame (float64 ``[frames]``, exact); for other kinds
+        those three are ``0.0, 0.0, None``. ``None`` when the native path does not apply.
     """
     lib = _library_for(x)
     positions = cover.numel()
@@ -144,8 +162,8 @@ def classify_conv(
     if code < 0:
         raise RuntimeError(f"native classify_conv rejected [{frames}x{groups}, {channels}, {positions}] (code {code})")
     if code != 0:
-        return code, peak.value, 0.0, 0.0, None
-    return code, peak.value, sums[0], sums[1], per_frame
+        return NativeStats(code, peak.value, 0.0, 0.0, None)
+    return NativeStats(code, peak.value, sums[0], sums[1], per_frame)
 
 
 def accumulate_spikes(s: torch.Tensor, layout: tuple[int, int, int], start: int, *, total: torch.Tensor,

@@ -33,12 +33,20 @@ from snnprof.counting import rules as _rules  # noqa: F401  (registers the built
 from snnprof.counting.accumulate import LayerAccumulator, finalize
 from snnprof.counting.costs import Cost
 from snnprof.counting.kinds import KIND_CODES
-from snnprof.counting.registry import find_module_rule, find_op_rule
-from snnprof.counting.results import ProfileResult, Totals
+from snnprof.counting.registry import (
+    ModuleRule,
+    OpRule,
+    find_module_rule,
+    find_name_rule,
+    find_op_rule,
+    is_transparent,
+)
+from snnprof.counting.results import ProfileResult, Totals, derived_warnings
 from snnprof.counting.rules._util import first_tensor
-from snnprof.counting.rules.elementwise import classify_op, op_name
+from snnprof.counting.rules.elementwise import op_name
 from snnprof.counting.samples import SampleCollector
-from snnprof.counting.state import load_profiler_state, profiler_state
+from snnprof.counting.state import RunState
+from snnprof.counting.vmap import is_batched, physical
 from snnprof.errors import UncountedOpsError
 
 __all__ = ["Profiler", "profile"]
@@ -70,8 +78,9 @@ class _Frame:
 
     module: nn.Module
     name: str
-    rule: Any
+    rule: ModuleRule | None
     suppressed: bool
+    opaque: bool = False  # a rule counts the whole module: nothing inside it is counted
     op_index: dict[str, int] = field(default_factory=dict)
     ops_seen: int = 0
     popped: bool = False
@@ -165,22 +174,13 @@ class Profiler:
         self._reset()
 
     def _reset(self) -> None:
-        self._accs: dict[str, LayerAccumulator] = {}
+        self._run = RunState(samples=SampleCollector(self.sample_projections) if self.sample_stats else None)
         self._stack: list[_Frame] = []
         self._busy = False
         self._handles: list[RemovableHandle] = []
         self._names: dict[int, str] = {}
-        self._called: set[int] = set()
-        self._ruled_called: set[str] = set()
-        self._unsupported: dict[str, None] = {}
-        self._warnings: dict[str, None] = {}
-        self._root_calls = 0
-        self._root_rows = 0
-        self._input_shapes: list[list[int]] = []
-        self._func_params: dict[str, set[int]] = {}
         self._mode: _OpInterceptor | None = None
         self._fastpath: bool | None = None
-        self._samples = SampleCollector(self.sample_projections) if self.sample_stats else None
         self._weight_bytes: dict[int, int] = {}
         self._pops = 0
 
@@ -249,27 +249,27 @@ class Profiler:
     # ----------------------------------------------------------------- hooks
     def _pre_hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         parent = self._stack[-1] if self._stack else None
-        suppressed = parent is not None and (parent.suppressed or parent.rule is not None)
+        suppressed = parent is not None and (parent.suppressed or parent.opaque)
         name = self._names.get(id(module), type(module).__name__)
         rule = None if suppressed else find_module_rule(type(module))
         if module is self.model:  # before the push: its tensor queries must not count as ops of the root
             self._on_root(args, kwargs)
-        self._called.add(id(module))
-        frame = _Frame(module, name, rule, suppressed)
+        self._run.called.add(id(module))
+        frame = _Frame(module, name, rule, suppressed, opaque=rule is not None and not is_transparent(rule))
         self._stack.append(frame)
-        if rule is not None:
+        if frame.opaque:
             frame.popped = self._suspend()
 
     def _on_root(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self._root_calls += 1
+        self._run.root_calls += 1
         first = first_tensor(args) if args else first_tensor(kwargs)
         if first is not None and first.dim() > 0:
-            self._root_rows += first.shape[0]
-            if self._samples is not None:
-                self._samples.hint_batch(first.shape[0], exact=False)
-        if not self._input_shapes:
+            self._run.root_rows += first.shape[0]
+            if self._run.samples is not None:
+                self._run.samples.hint_batch(first.shape[0], exact=False)
+        if not self._run.input_shapes:
             values = list(args) + list(kwargs.values())
-            self._input_shapes = [list(v.shape) for v in values if isinstance(v, torch.Tensor)]
+            self._run.input_shapes = [list(v.shape) for v in values if isinstance(v, torch.Tensor)]
 
     def _post_hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
         if not self._stack or self._stack[-1].module is not module:
@@ -281,9 +281,13 @@ class Profiler:
             if frame.rule is None:
                 self._check_leaf(frame, output)
                 return
-            self._ruled_called.add(frame.name)
-            cost = self._run_rule(frame.rule, (module, args, kwargs, output), frame.name, type(module).__name__)
-            if cost is not None:
+            self._run.ruled_called.add(frame.name)
+            if is_batched(first_tensor(output)):  # inside torch.vmap: count the physical tensors
+                args, kwargs, output = physical(args), physical(kwargs), physical(output)
+            owner = module if frame.opaque else None  # the ops inside a transparent rule's module carry its weights
+            cost = self._run_rule(frame.rule, (module, args, kwargs, output), frame.name, type(module).__name__,
+                                  owner)
+            if cost is not None and frame.opaque:
                 acc = self._acc(frame.name, type(module).__name__, module)
                 weights = self._weight_bytes.get(id(module))
                 if weights is None:
@@ -296,9 +300,11 @@ class Profiler:
         """A leaf module without a rule in which no op was seen did work we cannot count."""
         leaf = next(iter(frame.module.children()), None) is None
         if leaf and frame.ops_seen == 0 and first_tensor(output) is not None:
-            self._unsupported[f"{frame.name} ({type(frame.module).__name__})"] = None
+            self._run.unsupported[f"{frame.name} ({type(frame.module).__name__})"] = None
 
-    def _run_rule(self, rule: Any, call: tuple[Any, ...], name: str, type_name: str) -> Cost | None:
+    def _run_rule(self, rule: ModuleRule | OpRule, call: tuple[Any, ...], name: str, type_name: str,
+                  module: nn.Module | None) -> Cost | None:
+        """Run ``rule(*call)`` (never raising) and account its cost under layer ``name``; ``None`` if it failed."""
         self._busy = True
         popped = self._suspend()
         grad = torch.is_grad_enabled()
@@ -306,15 +312,15 @@ class Profiler:
             if grad:  # rules only read tensors (cheaper than entering no_grad when it is already off)
                 torch.set_grad_enabled(False)
             cost = rule(*call)
-            acc = self._acc(name, type_name, call[0] if isinstance(call[0], nn.Module) else None)
+            acc = self._acc(name, type_name, module)
             acc.add_cost(cost, self._override(name), self.count_weighting == "value", self.time_steps,
-                         self._samples)
+                         self._run.samples)
             for warning in cost.warnings:
-                self._warnings[warning] = None
+                self._run.warnings[warning] = None
             return cost
         except Exception as err:  # noqa: BLE001  (a rule must never break the user's forward)
-            self._unsupported[f"{name} ({type_name})"] = None
-            self._warnings[f"rule for {type_name} failed on {name}: {err}"] = None
+            self._run.unsupported[f"{name} ({type_name})"] = None
+            self._run.warnings[f"rule for {type_name} failed on {name}: {err}"] = None
             logger.debug("rule failure", exc_info=True)
             return None
         finally:
@@ -330,38 +336,54 @@ class Profiler:
         return self.overrides.get(base) if "/" in name else None
 
     def _acc(self, name: str, type_name: str, module: nn.Module | None) -> LayerAccumulator:
-        acc = self._accs.get(name)
+        acc = self._run.accs.get(name)
         if acc is None:
             params = sum(p.numel() for p in module.parameters()) if module is not None else 0
-            acc = self._accs[name] = LayerAccumulator(name=name, type=type_name, params=params)
+            acc = self._run.accs[name] = LayerAccumulator(name=name, type=type_name, params=params)
         return acc
 
     # ----------------------------------------------------------------- functional ops
     def _on_op(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         frame = self._stack[-1]
-        if frame.suppressed or frame.rule is not None:
+        if frame.suppressed or frame.opaque:
             return
         frame.ops_seen += 1
+        if is_batched(first_tensor(out)):  # inside torch.vmap: count the physical tensors
+            args, kwargs, out = physical(args), physical(kwargs), physical(out)
         found = find_op_rule(func)
         if found is not None:
             rule, short = found
             key = frame.next_key(short)
-            if self._run_rule(rule, (args, kwargs, out), key, short) is not None:
+            if self._run_rule(rule, (args, kwargs, out), key, short, None) is not None:
                 self._op_traffic(key, args, kwargs, out)
             return
-        kind, flops = classify_op(func, args, out)
-        if kind == "elementwise" and flops:
-            name = op_name(func)
-            key = f"{frame.name or '(root)'}/{name}"
-            acc = self._acc(key, name, None)
+        name = op_name(func)
+        named = find_name_rule(name)
+        if named is None:
+            if isinstance(out, torch.Tensor):
+                self._run.unsupported[f"{frame.name or '(root)'}/{name} (op)"] = None
+            return
+        self._on_named_op(named, name, frame.name or "(root)", (args, kwargs, out))
+
+    def _on_named_op(self, rule: OpRule, name: str, where: str, call: tuple[tuple[Any, ...], dict[str, Any], Any]
+                     ) -> None:
+        """Add a name rule's ``flops`` for ``call`` to the layer ``"<where>/<name>"`` (never raising)."""
+        try:
+            cost = rule(*call)
+        except Exception as err:  # noqa: BLE001  (a rule must never break the user's forward)
+            self._run.unsupported[f"{where}/{name} (op)"] = None
+            self._run.warnings[f"rule for {name} failed on {where}: {err}"] = None
+            return
+        for warning in cost.warnings:
+            self._run.warnings[warning] = None
+        if cost.flops:
+            acc = self._acc(f"{where}/{name}", name, None)
             acc.calls += 1
-            acc.flops += flops
-        elif kind == "unsupported":
-            self._unsupported[f"{frame.name or '(root)'}/{op_name(func)} (op)"] = None
+            acc.flops += cost.flops
 
     def _op_traffic(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        acc = self._accs[key]
-        seen = self._func_params.setdefault(key, set())
+        acc = self._run.accs[key]
+        seen = self._run.func_params.setdefault(key, set())
         params = [a for a in (*args, *kwargs.values()) if isinstance(a, nn.Parameter)]
         acc.params += sum(p.numel() for p in params if id(p) not in seen)
         seen.update(id(p) for p in params)
@@ -379,9 +401,9 @@ class Profiler:
             batch_size: samples in the batch (inferred from the neurons' batch dim, else from dim 0
                 of the model's input, when omitted).
         """
-        if self._samples is not None:
+        if self._run.samples is not None:
             with self.paused():  # bookkeeping, not the model's ops: no interception
-                self._samples.end_batch(batch_size)
+                self._run.samples.end_batch(batch_size)
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -406,7 +428,7 @@ class Profiler:
         Raises:
             RuntimeError: a batch of per-sample counts is unfinished (call :meth:`end_batch`).
         """
-        return profiler_state(self)
+        return self._run.state_dict(self.model)
 
     def load_state_dict(self, state: Mapping[str, Any], device: torch.device | str | None = None) -> None:
         """Continue from :meth:`state_dict` output; call inside the ``with`` block (entering resets).
@@ -418,15 +440,15 @@ class Profiler:
         Raises:
             ValueError: the state is of another format, or its sample projections differ.
         """
-        load_profiler_state(self, state, device)
+        self._run.load_state_dict(state, self.model, device)
 
     # ----------------------------------------------------------------- result
     def _uncalled(self) -> list[str]:
         out = []
         for name, module in self.model.named_modules():
-            if id(module) in self._called or next(iter(module.parameters(recurse=False)), None) is None:
+            if id(module) in self._run.called or next(iter(module.parameters(recurse=False)), None) is None:
                 continue
-            if any(r == "" or name.startswith(r + ".") for r in self._ruled_called):
+            if any(r == "" or name.startswith(r + ".") for r in self._run.ruled_called):
                 continue
             out.append(name)
         return out
@@ -438,10 +460,10 @@ class Profiler:
         multi = [a.max_steps for a in neurons if a.multi_step]
         if multi:
             return max(multi)
-        if neurons and self._root_calls:
+        if neurons and self._run.root_calls:
             calls = max(a.single_calls for a in neurons)
-            ratio = calls // self._root_calls
-            return self._root_calls if ratio <= 1 else ratio
+            ratio = calls // self._run.root_calls
+            return self._run.root_calls if ratio <= 1 else ratio
         return 1
 
     def _infer_batch(self, accs: list[LayerAccumulator], steps: int) -> int:
@@ -451,7 +473,7 @@ class Profiler:
             if acc.neuron_updates:
                 rows = acc.batch_rows if acc.multi_step else acc.batch_rows // max(steps, 1)
                 return max(rows, 1)
-        return max(self._root_rows, 1)
+        return max(self._run.root_rows, 1)
 
     def result(self) -> ProfileResult:
         """Finish counting (one host sync) and return the :class:`ProfileResult`.
@@ -459,37 +481,24 @@ class Profiler:
         Raises:
             UncountedOpsError: ``strict=True`` and something ran without a rule.
         """
-        if self._samples is not None and self._samples.pending:
-            self._samples.end_batch()
-        accs = list(self._accs.values())
+        if self._run.samples is not None and self._run.samples.pending:
+            self._run.samples.end_batch()
+        accs = list(self._run.accs.values())
         steps = self._infer_steps(accs)
         layers = finalize(accs, steps if self.time_steps is not None or not any(a.multi_step for a in accs) else None)
         uncalled = self._uncalled()
-        unsupported = list(self._unsupported)
+        unsupported = list(self._run.unsupported)
         if self.strict and (unsupported or uncalled):
             raise UncountedOpsError(unsupported, uncalled)
-        warnings = list(self._warnings)
-        if unsupported:
-            warnings.append("not counted (no rule): " + ", ".join(unsupported))
-        if uncalled:
-            warnings.append("modules with parameters that never ran: " + ", ".join(uncalled))
+        stats = self._run.samples.result() if self._run.samples is not None else None
+        warnings = list(self._run.warnings) + derived_warnings(unsupported, uncalled, stats.shared if stats else [])
         params = sum(p.numel() for p in self.model.parameters())
         return ProfileResult(
             model=self.model_name, layers=layers, totals=Totals.from_layers(layers, params),
-            batch_size=self._infer_batch(accs, steps), time_steps=steps, input_shapes=self._input_shapes,
+            batch_size=self._infer_batch(accs, steps), time_steps=steps, input_shapes=self._run.input_shapes,
             sop_convention=self.sop_convention, count_weighting=self.count_weighting,
-            unsupported=unsupported, uncalled=uncalled, warnings=warnings,
-            sample_stats=self._sample_result(warnings),
+            unsupported=unsupported, uncalled=uncalled, warnings=warnings, sample_stats=stats,
         )
-
-    def _sample_result(self, warnings: list[str]) -> Any:
-        if self._samples is None:
-            return None
-        stats = self._samples.result()
-        if stats.shared:
-            warnings.append("per-sample counts without a sample axis were shared equally among the samples of "
-                            "their batch: " + ", ".join(stats.shared))
-        return stats
 
 
 def _call(model: nn.Module, inputs: Inputs) -> Any:

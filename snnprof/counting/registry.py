@@ -1,13 +1,25 @@
-"""The rule registry: one small pure function per module type or functional op.
+"""The rule registry: one small pure function per module type, functional op or op name.
 
-Module rules are looked up along the class hierarchy (so SpikingJelly's ``layer.Conv2d`` matches
-the ``nn.Conv2d`` rule); functional rules are keyed by the callable (``torch.matmul``,
-``F.linear`` ...). Registering the same target twice raises.
+Three kinds of target, one decorator (:func:`register_rule`):
+
+* **module rules** (``nn.Module`` subclasses) are looked up along the class hierarchy, so
+  SpikingJelly's ``layer.Conv2d`` matches the ``nn.Conv2d`` rule;
+* **op rules** are keyed by the callable (``torch.matmul``, ``F.linear`` ...) and count a
+  functional call inside a module without a rule as a layer of its own (``"<module>/<op>.<k>"``);
+* **name rules** are keyed by a normalised op name (``"add"`` matches ``torch.add``,
+  ``Tensor.add``, ``Tensor.add_`` and ``Tensor.__iadd__``) and add their ``flops`` to the layer
+  ``"<module>/<name>"``. They are built by handler factories (fvcore's style: one factory per
+  family, e.g. ``elementwise(4)``) and are the engine's elementwise table.
+
+Every rule may carry a :class:`Convention` (what it counts, in words), from which the README's and
+the reports' convention tables are generated (:mod:`snnprof.counting.conventions`). A module rule
+registered ``transparent`` only observes its module (e.g. the spikes of a neuron): the ops inside
+the module are still counted one by one. Registering the same target twice raises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +28,21 @@ from torch import nn
 from snnprof.counting.costs import Cost
 
 __all__ = [
+    "SECTIONS",
+    "Convention",
     "ModuleRule",
     "OpRule",
     "RuleInfo",
     "find_module_rule",
+    "find_name_rule",
     "find_op_rule",
+    "is_transparent",
+    "iter_rules",
     "list_rules",
+    "module_rule_types",
+    "name_rule_names",
     "register_rule",
+    "rule_convention",
 ]
 
 #: ``(module, args, kwargs, output) -> Cost``
@@ -30,53 +50,110 @@ ModuleRule = Callable[[nn.Module, tuple[Any, ...], dict[str, Any], Any], Cost]
 #: ``(args, kwargs, output) -> Cost``
 OpRule = Callable[[tuple[Any, ...], dict[str, Any], Any], Cost]
 
+#: Sections of the conventions table, in the order they are listed.
+SECTIONS: tuple[str, ...] = (
+    "synaptic", "attention", "recurrent", "neurons", "normalisation", "pooling", "resampling", "activations",
+    "losses", "elementwise", "zero",
+)
+
 _MODULE_RULES: dict[type, ModuleRule] = {}
 _RESOLVED: dict[type, ModuleRule | None] = {}  # MRO lookups, cleared whenever a rule is registered
 _OP_RULES: dict[Any, OpRule] = {}
 _OP_NAMES: dict[Any, str] = {}
+_NAME_RULES: dict[str, OpRule] = {}
+_CONVENTIONS: dict[Callable[..., Cost], Convention] = {}
+_TRANSPARENT: set[Callable[..., Cost]] = set()
+
+
+@dataclass(frozen=True)
+class Convention:
+    """What a rule counts, in words (one row of the generated conventions table).
+
+    Attributes:
+        section: one of :data:`SECTIONS` (the table lists rows section by section).
+        ops: what the rule counts beyond ``2 x dense_macs``, e.g. ``"4 per output element"``
+            (inline Markdown: `` `code` `` and ``**bold**``).
+    """
+
+    section: str
+    ops: str
+
+    def __post_init__(self) -> None:
+        if self.section not in SECTIONS:
+            raise ValueError(f"unknown convention section {self.section!r}; expected one of {SECTIONS}")
 
 
 @dataclass(frozen=True)
 class RuleInfo:
-    """One registered rule, as :func:`list_rules` reports it."""
+    """One registered rule, as :func:`list_rules` reports it.
+
+    Attributes:
+        target: the module class, callable (qualified name) or op name the rule is registered for.
+        kind: ``"module"``, ``"op"`` or ``"name"``.
+        rule: the rule function's name.
+        doc: the first line of the rule's docstring.
+        convention: what the rule counts (:class:`Convention`), or ``None``.
+    """
 
     target: str
     kind: str
     rule: str
     doc: str
+    convention: Convention | None = None
 
 
 def _target_name(target: Any) -> str:
+    if isinstance(target, str):
+        return target
     if isinstance(target, type):
         return f"{target.__module__}.{target.__qualname__}"
     mod = getattr(target, "__module__", None) or "torch"
     return f"{mod}.{getattr(target, '__name__', repr(target))}"
 
 
-def register_rule(*targets: Any, name: str | None = None) -> Callable[[Callable[..., Cost]], Callable[..., Cost]]:
-    """Register a counting rule for module classes or functional ops.
+def _table(target: Any) -> tuple[dict[Any, Any], bool]:
+    """The table a target belongs to, and whether it is a module class."""
+    if isinstance(target, str):
+        return _NAME_RULES, False
+    is_module = isinstance(target, type) and issubclass(target, nn.Module)
+    return (_MODULE_RULES if is_module else _OP_RULES), is_module
+
+
+def register_rule(
+    *targets: Any, name: str | None = None, convention: Convention | None = None, transparent: bool = False
+) -> Callable[[Callable[..., Cost]], Callable[..., Cost]]:
+    """Register a counting rule for module classes, functional ops or op names.
 
     Args:
-        *targets: ``nn.Module`` subclasses (module rules) or callables such as ``torch.matmul``
-            (functional rules). Mixing both kinds in one call is an error.
-        name: short op name used in layer names for functional rules (default: ``__name__``).
+        *targets: ``nn.Module`` subclasses (module rules), callables such as ``torch.matmul`` (op
+            rules) or normalised op names such as ``"add"`` (name rules).
+        name: short op name used in layer names for op rules (default: ``__name__``).
+        convention: what the rule counts, for the generated conventions tables.
+        transparent: module rules only: the rule observes its module (its cost is added) and the
+            ops inside the module are still counted one by one.
 
     Raises:
-        ValueError: a target is already registered, or no target was given.
+        ValueError: a target is already registered, no target was given, or ``transparent`` was
+            asked for a target that is not a module class.
     """
     if not targets:
         raise ValueError("register_rule needs at least one target")
 
     def deco(fn: Callable[..., Cost]) -> Callable[..., Cost]:
         for target in targets:
-            is_module = isinstance(target, type) and issubclass(target, nn.Module)
-            table: dict[Any, Any] = _MODULE_RULES if is_module else _OP_RULES
+            table, is_module = _table(target)
+            if transparent and not is_module:
+                raise ValueError(f"only module rules can be transparent, not {_target_name(target)}")
             if target in table:
                 raise ValueError(f"a rule for {_target_name(target)} is already registered")
             table[target] = fn
             _RESOLVED.clear()
-            if not is_module:
+            if table is _OP_RULES:
                 _OP_NAMES[target] = name or getattr(target, "__name__", "op").strip("_")
+        if convention is not None:
+            _CONVENTIONS[fn] = convention
+        if transparent:
+            _TRANSPARENT.add(fn)
         return fn
 
     return deco
@@ -102,17 +179,43 @@ def find_op_rule(func: Any) -> tuple[OpRule, str] | None:
     return (rule, _OP_NAMES[func]) if rule is not None else None
 
 
+def find_name_rule(op_name: str) -> OpRule | None:
+    """The name rule of a normalised op name (``"add"``, ``"avg_pool2d"`` ...), or ``None``."""
+    return _NAME_RULES.get(op_name)
+
+
+def is_transparent(rule: Callable[..., Cost]) -> bool:
+    """Whether a module rule only observes its module (the ops inside are counted too)."""
+    return rule in _TRANSPARENT
+
+
+def rule_convention(rule: Callable[..., Cost]) -> Convention | None:
+    """The :class:`Convention` a rule was registered with, or ``None``."""
+    return _CONVENTIONS.get(rule)
+
+
+def _info(target: Any, fn: Callable[..., Cost], kind: str) -> RuleInfo:
+    doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+    return RuleInfo(_target_name(target), kind, fn.__name__, doc, _CONVENTIONS.get(fn))
+
+
 def list_rules() -> list[RuleInfo]:
-    """Every registered rule (module rules first), sorted by target name."""
-    from snnprof.counting import rules  # noqa: F401  (registers the built-in rules)
+    """Every registered rule: module rules, op rules, then name rules, each sorted by target name.
 
-    def info(target: Any, fn: Callable[..., Cost], kind: str) -> RuleInfo:
-        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        return RuleInfo(_target_name(target), kind, fn.__name__, doc)
+    The built-in rules are registered when :mod:`snnprof.counting` is imported (which importing
+    this module does first).
+    """
+    out: list[RuleInfo] = []
+    for kind, table in (("module", _MODULE_RULES), ("op", _OP_RULES), ("name", _NAME_RULES)):
+        out += sorted((_info(t, f, kind) for t, f in table.items()), key=lambda r: r.target)
+    return out
 
-    mods = sorted((info(t, f, "module") for t, f in _MODULE_RULES.items()), key=lambda r: r.target)
-    ops = sorted((info(t, f, "op") for t, f in _OP_RULES.items()), key=lambda r: r.target)
-    return mods + ops
+
+def iter_rules() -> Iterator[tuple[Any, Callable[..., Cost], str]]:
+    """``(target, rule, kind)`` of every registered rule in registration order: module, op, then name rules."""
+    for kind, table in (("module", _MODULE_RULES), ("op", _OP_RULES), ("name", _NAME_RULES)):
+        for target, rule in table.items():
+            yield target, rule, kind
 
 
 def module_rule_types() -> list[type]:
@@ -120,6 +223,6 @@ def module_rule_types() -> list[type]:
     return list(_MODULE_RULES)
 
 
-def op_rule_targets() -> list[Any]:
-    """Functional targets that have a rule of their own."""
-    return list(_OP_RULES)
+def name_rule_names() -> list[str]:
+    """Op names that have a name rule (for tests that parametrize over the registry)."""
+    return list(_NAME_RULES)

@@ -20,6 +20,7 @@ __all__ = [
     "LayerRecord",
     "ProfileResult",
     "Totals",
+    "derived_warnings",
 ]
 
 SCHEMA = "snnprof.profile/1"
@@ -174,6 +175,27 @@ def _per_sample(value: float, batch: int) -> float | int:
     if isinstance(value, int) and batch and value % batch == 0:
         return value // batch
     return value / batch if batch else float(value)
+
+
+def derived_warnings(unsupported: list[str], uncalled: list[str], shared: list[str]) -> list[str]:
+    """The summary warnings a result derives from its own fields (in this order, each only when non-empty).
+
+    They are recomputed, not carried over, when results are merged (:mod:`snnprof.counting.merge`).
+
+    Args:
+        unsupported: modules/ops that ran without a rule.
+        uncalled: modules with parameters that never ran.
+        shared: layers whose per-sample counts were shared equally among a batch's samples.
+    """
+    out = []
+    if unsupported:
+        out.append("not counted (no rule): " + ", ".join(unsupported))
+    if uncalled:
+        out.append("modules with parameters that never ran: " + ", ".join(uncalled))
+    if shared:
+        out.append("per-sample counts without a sample axis were shared equally among the samples of their batch: "
+                   + ", ".join(shared))
+    return out
 
 
 @dataclass

@@ -123,16 +123,22 @@ class SampleCollector:
         else:
             self._macs_host += int(macs)
 
-    def add_sops(self, layer: str, rows: torch.Tensor | None, total: torch.Tensor, mask: torch.Tensor | None) -> None:
+    def add_sops(self, layer: str, rows: torch.Tensor | None, total: torch.Tensor | None,
+                 mask: torch.Tensor | None) -> None:
         """SOPs of one operand side: per leading index (``rows``) or only their ``total`` (shared).
 
         Args:
             layer: the layer's name (listed in ``shared`` when its SOPs cannot be mapped).
             rows: accumulates per leading index, or ``None`` when the fanout gives none.
-            total: the side's total accumulates (0-d).
+            total: the side's total accumulates (0-d); needed only without ``rows``.
             mask: device bool scalar, whether this side applies (its input kind), or ``None``.
         """
-        values = rows if rows is not None else total.reshape(())
+        if rows is not None:
+            values = rows
+        elif total is not None:
+            values = total.reshape(())
+        else:
+            raise ValueError(f"{layer}: SOPs need per-row values or a total")
         if mask is not None:
             values = torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device))
         self._entries.append(_Entry(SOPS, layer, values))

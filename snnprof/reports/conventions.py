@@ -1,14 +1,18 @@
-"""The counting conventions printed in every report (a copy of README.md's "Counting conventions").
+"""The counting conventions printed in every report (README.md's "Counting conventions").
 
-The texts keep the README's inline Markdown (`` `code` `` and ``**bold**``); the HTML renderer turns
-those two forms into ``<code>``/``<strong>`` with :func:`markdown_spans` after escaping every piece.
-``tests/reports/test_conventions.py`` fails when the README and this copy drift apart.
+The field table and the input-kinds note are kept here; the rules table is generated from the rule
+registry (:mod:`snnprof.counting.conventions`), like the README's. The texts keep the README's
+inline Markdown (`` `code` `` and ``**bold**``); the HTML renderer turns those two forms into
+``<code>``/``<strong>`` with :func:`markdown_spans` after escaping every piece.
+``tests/reports/test_render.py`` fails when the README and these drift apart.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from snnprof.counting.conventions import TITLE, convention_rows
 
 __all__ = [
     "COUNTING_CONVENTIONS",
@@ -66,23 +70,11 @@ INPUT_KINDS_NOTE: str = (
     "divides by the batch."
 )
 
-#: Heading of the elementwise-ops table.
-ELEMENTWISE_TITLE: str = "Elementwise ops (`flops` beyond `2 × dense_macs`), per element:"
+#: Heading of the rules' conventions table (generated from the rule registry).
+ELEMENTWISE_TITLE: str = TITLE
 
-#: ``(op, ops per element)`` rows of the README's elementwise-ops table.
-ELEMENTWISE_OPS: tuple[tuple[str, str], ...] = (
-    ("conv/linear bias", "1 per output element"),
-    ("BatchNorm", "2 in eval (folded scale+shift), 4 in training"),
-    ("LayerNorm / GroupNorm / InstanceNorm / RMSNorm", "5 with affine, 3 without"),
-    ("AvgPool / MaxPool / adaptive pools", "kernel size / kernel size − 1 per output; adaptive: per input element"),
-    ("Upsample per output element", "nearest 0, linear 3, bilinear 7, bicubic 31, trilinear 15"),
-    ("ReLU-like / Sigmoid-like / Softmax", "1 / 4 / 3"),
-    ("SDPA and MultiheadAttention softmax+scale", "4 per score (5 with a mask)"),
-    ("LSTM / GRU / RNN per hidden unit and step", "23 / 17 / 4 (+2 per gate unit with bias)"),
-    ("IF / LIF, ParametricLIF / other SpikingJelly nodes", "3 / 5 / 4 (estimate, flagged) per update"),
-    ("arithmetic inside modules without a rule (`add`, `mul`, …)", "1; transcendental 4; reductions 1 per input"),
-    ("Flatten, Dropout, Identity, padding, shuffles, views", "0"),
-)
+#: ``(op, ops)`` rows of the README's rules table, generated from the rule registry.
+ELEMENTWISE_OPS: tuple[tuple[str, str], ...] = convention_rows()
 
 _SPAN = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*")
 

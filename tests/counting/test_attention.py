@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from tests.counting._helpers import binary, hooks_left, run
 
@@ -149,3 +150,144 @@ def test_fast_path_flag_restored(flag: bool) -> None:
         assert torch.backends.mha.get_fastpath_enabled() is flag
     finally:
         torch.backends.mha.set_fastpath_enabled(before)
+
+
+# ------------------------------------------------------------------ one mechanism for the module and the functional
+
+MHA_CASES = {
+    "self": {},
+    "kdim-vdim": {"kdim": 5, "vdim": 7},
+    "kdim-vdim-small": {"kdim": 3, "vdim": 2},
+    "no-bias": {"bias": False},
+    "bias-kv": {"add_bias_kv": True},
+    "zero-attn": {"add_zero_attn": True},
+    "everything": {"kdim": 5, "vdim": 7, "add_bias_kv": True, "add_zero_attn": True},
+}
+CALLS = {
+    "weights": {},
+    "no-weights": {"need_weights": False},
+    "per-head-weights": {"average_attn_weights": False},
+    "attn-mask": {"attn_mask": True},
+    "padding-mask": {"key_padding_mask": True},
+    "causal-hint": {"attn_mask": True, "is_causal": True, "need_weights": False},
+}
+
+
+def _mha_call(mha: nn.MultiheadAttention, length: int, src: int, n: int, call: dict, *, spikes: bool = False):
+    """Inputs (seq-first) and keyword arguments of one module call."""
+    gen = torch.Generator().manual_seed(3)
+
+    def make(*shape: int) -> torch.Tensor:
+        return (torch.rand(*shape, generator=gen) < 0.5).float() if spikes else torch.randn(*shape, generator=gen)
+
+    q, k, v = make(length, n, mha.embed_dim), make(src, n, mha.kdim), make(src, n, mha.vdim)
+    kwargs = {key: value for key, value in call.items() if key not in ("attn_mask", "key_padding_mask")}
+    if call.get("attn_mask"):
+        kwargs["attn_mask"] = torch.ones(length, src, dtype=torch.bool).tril()
+    if call.get("key_padding_mask"):
+        kwargs["key_padding_mask"] = torch.zeros(n, src, dtype=torch.bool)
+    return (q, k, v), kwargs
+
+
+class _ModuleCall(nn.Module):
+    def __init__(self, mha: nn.MultiheadAttention, kwargs: dict) -> None:
+        super().__init__()
+        self.mha, self.kwargs = mha, kwargs
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.mha(q, k, v, **self.kwargs)[0]
+
+
+class _FunctionalCall(nn.Module):
+    """``F.multi_head_attention_forward`` with the module's weights, as a user would call it."""
+
+    def __init__(self, mha: nn.MultiheadAttention, kwargs: dict) -> None:
+        super().__init__()
+        self.mha, self.kwargs = mha, kwargs
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        m = self.mha
+        separate = not m._qkv_same_embed_dim
+        return F.multi_head_attention_forward(
+            q, k, v, m.embed_dim, m.num_heads, m.in_proj_weight, m.in_proj_bias, m.bias_k, m.bias_v,
+            m.add_zero_attn, 0.0, m.out_proj.weight, m.out_proj.bias, training=False,
+            use_separate_proj_weight=separate, q_proj_weight=m.q_proj_weight, k_proj_weight=m.k_proj_weight,
+            v_proj_weight=m.v_proj_weight, **self.kwargs,
+        )[0]
+
+
+def _mha_formula(n: int, length: int, src: int, e: int, heads: int, *, kdim: int, vdim: int, bias: bool = True,
+                 bias_kv: bool = False, zero_attn: bool = False, weights: bool = True, average: bool = True,
+                 masked: bool = False) -> tuple[int, int]:
+    """Closed form: projections n*L*E*E + n*S*kdim*E + n*S*vdim*E, scores and values 2*n*L*S'*E with
+    S' = S + bias_kv + zero_attn, output projection n*L*E*E; flops: 2 per MAC, biases n*L*E + 2*n*S*E and
+    n*L*E, 4 per score (5 masked), 1 per score to average the returned weights."""
+    s2 = src + bias_kv + zero_attn
+    dense = n * length * e * e + n * src * kdim * e + n * src * vdim * e + 2 * n * length * s2 * e + n * length * e * e
+    scores = n * heads * length * s2
+    flops = 2 * dense + (5 if masked else 4) * scores + (scores if weights and average else 0)
+    flops += (n * length * e + 2 * n * src * e + n * length * e) if bias else 0
+    return dense, flops
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+@pytest.mark.parametrize("case", list(MHA_CASES))
+def test_mha_module_and_functional_agree_and_match_the_formula(case: str, call: str) -> None:
+    torch.manual_seed(0)
+    e, heads, n, length, src = 6, 2, 2, 3, 4
+    mha = nn.MultiheadAttention(e, heads, **MHA_CASES[case]).eval()
+    inputs, kwargs = _mha_call(mha, length, src, n, CALLS[call])
+    module = run(_ModuleCall(mha, kwargs), inputs)
+    functional = run(_FunctionalCall(mha, kwargs), inputs)
+    assert module.layer("mha").dense_macs == functional.layer("(root)/multi_head_attention.0").dense_macs
+    assert module.totals.to_dict() | {"params": 0} == functional.totals.to_dict() | {"params": 0}
+    opts = MHA_CASES[case] | CALLS[call]
+    weights = opts.get("need_weights", True)
+    masked = bool(opts.get("key_padding_mask") or (opts.get("attn_mask") and not opts.get("is_causal")))
+    expected = _mha_formula(n, length, src, e, heads, kdim=opts.get("kdim", e), vdim=opts.get("vdim", e),
+                            bias=opts.get("bias", True), bias_kv=opts.get("add_bias_kv", False),
+                            zero_attn=opts.get("add_zero_attn", False), weights=weights,
+                            average=opts.get("average_attn_weights", True), masked=masked)
+    assert (module.totals.dense_macs, module.totals.flops) == expected
+    if weights:  # the softmax path runs bmm; SDPA's CPU kernel is not counted by FlopCounterMode
+        with FlopCounterMode(display=False) as counter:
+            _FunctionalCall(mha, kwargs)(*inputs)
+        assert 2 * module.totals.dense_macs == counter.get_total_flops()
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_mha_module_and_functional_agree_on_spikes(batch_first: bool) -> None:
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(6, 2, kdim=4, vdim=5, batch_first=batch_first).eval()
+    (q, k, v), kwargs = _mha_call(mha, 3, 4, 2, {}, spikes=True)
+    module_in = tuple(t.transpose(0, 1) for t in (q, k, v)) if batch_first else (q, k, v)
+    module = run(_ModuleCall(mha, kwargs), module_in).totals
+    functional = run(_FunctionalCall(mha, kwargs), (q, k, v)).totals
+    # each projection is a linear map of spikes: every event reaches E outputs
+    assert module.sops == functional.sops == int(q.sum() + k.sum() + v.sum()) * 6
+    assert (module.macs, module.dense_macs) == (functional.macs, functional.dense_macs)
+
+
+def test_mha_functional_static_kv() -> None:
+    """static_k/static_v replace the projected keys/values (still computed by torch) and set the source length."""
+    torch.manual_seed(0)
+    e, heads, n, length, src, static = 6, 2, 2, 3, 4, 7
+    mha = nn.MultiheadAttention(e, heads).eval()
+    q, k = torch.randn(length, n, e), torch.randn(src, n, e)
+    sk, sv = torch.randn(n * heads, static, e // heads), torch.randn(n * heads, static, e // heads)
+
+    def body(q: torch.Tensor, k: torch.Tensor, sk: torch.Tensor, sv: torch.Tensor) -> torch.Tensor:
+        return F.multi_head_attention_forward(
+            q, k, k, e, heads, mha.in_proj_weight, mha.in_proj_bias, None, None, False, 0.0, mha.out_proj.weight,
+            mha.out_proj.bias, training=False, static_k=sk, static_v=sv)[0]
+
+    class Body(nn.Module):
+        def forward(self, *args: torch.Tensor) -> torch.Tensor:
+            return body(*args)
+
+    rec = run(Body(), (q, k, sk, sv)).layer("(root)/multi_head_attention.0")
+    projections = n * length * e * e + 2 * n * src * e * e
+    dense = projections + 2 * n * length * static * e + n * length * e * e
+    assert rec.dense_macs == dense
+    scores = n * heads * length * static
+    assert rec.flops == 2 * dense + 5 * scores + (n * length * e + 2 * n * src * e) + n * length * e

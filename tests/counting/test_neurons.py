@@ -10,7 +10,7 @@ from spikingjelly.activation_based import functional, layer, neuron
 from torch import nn
 
 from snnprof.counting import Profiler
-from tests.counting._helpers import run
+from tests.counting._helpers import binary, run
 
 T, B, C, H = 4, 3, 2, 5
 
@@ -207,3 +207,28 @@ def test_single_step_loop_over_two_batches_with_time_steps() -> None:
     assert res.batch_size == 2 * B
     assert res.layer("1").spikes_per_step == expected_steps
     assert res.layer("1").updates_per_step == [2 * B * 32] * T
+
+
+def test_parallel_spiking_neuron_counts_its_time_mixing_product() -> None:
+    """PSN is observed: spikes from its output, its ``W [T, T] @ X [T, N]`` product counted as executed."""
+    steps, batch, features = 4, 2, 3
+    psn = neuron.PSN(steps)
+    x = torch.rand(steps, batch, features, generator=torch.Generator().manual_seed(0))
+    res = run(psn, x)
+    rec = res.layer("")
+    n = batch * features
+    assert (rec.neuron_updates, rec.neurons) == (steps * n, features)
+    product = res.layer("(root)/addmm.0")
+    assert (product.dense_macs, product.flops) == (steps * steps * n, 2 * steps * steps * n + steps * n)
+    assert res.totals.dense_macs == steps * steps * n
+
+
+def test_calls_inside_vmap_are_counted_on_physical_tensors() -> None:
+    """SpikingJelly's TLastSeqToANNContainer runs its module under torch.vmap over the last (time) dim."""
+    batch, features, steps, out = 2, 4, 3, 5
+    net = layer.TLastSeqToANNContainer(nn.Linear(features, out))
+    x = binary((batch, features, steps), seed=2)
+    rec = run(net, x).layer("0")
+    rows = batch * steps
+    assert (rec.dense_macs, rec.flops) == (rows * features * out, 2 * rows * features * out + rows * out)
+    assert (rec.macs, rec.sops) == (0, int(x.sum()) * out)

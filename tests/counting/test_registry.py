@@ -7,13 +7,15 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+import torch.nn.functional as F
 from spikingjelly.activation_based import layer, neuron
 from torch import nn
 
 from snnprof.counting import Cost, list_rules, register_rule
-from snnprof.counting.registry import find_module_rule, find_op_rule, module_rule_types
+from snnprof.counting.registry import find_module_rule, find_op_rule, is_transparent, module_rule_types
 from snnprof.counting.rules.conv import conv_module
 from snnprof.counting.rules.linear import linear_module
+from tests.counting._builds import SJ_NEURON
 from tests.counting._helpers import run
 
 
@@ -77,7 +79,7 @@ def test_list_rules_names_the_main_targets() -> None:
     ):
         assert expected in targets
     kinds = {r.kind for r in rules}
-    assert kinds == {"module", "op"}
+    assert kinds == {"module", "op", "name"}
     assert all(r.rule for r in rules)
 
 
@@ -173,6 +175,9 @@ FACTORIES: dict[type, Case] = {
     nn.AdaptiveMaxPool1d: Case(lambda: nn.AdaptiveMaxPool1d(2), _r(1, 2, 6), 0, 12),
     nn.AdaptiveMaxPool2d: Case(lambda: nn.AdaptiveMaxPool2d(2), _r(1, 2, 4, 4), 0, 32),
     nn.AdaptiveMaxPool3d: Case(lambda: nn.AdaptiveMaxPool3d(1), _r(1, 1, 2, 2, 2), 0, 8),
+    nn.CrossMapLRN2d: Case(lambda: nn.CrossMapLRN2d(2), _r(1, 3, 4, 4), 0, 3 * 48),
+    nn.FractionalMaxPool2d: Case(lambda: nn.FractionalMaxPool2d(2, output_size=2), _r(1, 2, 5, 5), 0, 3 * 8),
+    nn.FractionalMaxPool3d: Case(lambda: nn.FractionalMaxPool3d(2, output_size=2), _r(1, 1, 5, 5, 5), 0, 7 * 8),
     nn.Upsample: Case(lambda: nn.Upsample(scale_factor=2, mode="bilinear"), _r(1, 1, 2, 2), 0, 7 * 16),
     # activations
     nn.ReLU: _pw(nn.ReLU),
@@ -218,12 +223,23 @@ FACTORIES: dict[type, Case] = {
     nn.PixelUnshuffle: _zero(lambda: nn.PixelUnshuffle(2), _r(1, 1, 4, 4)),
     nn.ChannelShuffle: _zero(lambda: nn.ChannelShuffle(2), _r(1, 4, 2, 2)),
     nn.Embedding: _zero(lambda: nn.Embedding(10, 3), _idx(2, 3)),
+    nn.modules.pooling._MaxUnpoolNd: _zero(lambda: nn.MaxUnpool2d(2), lambda: F.max_pool2d(_r(1, 2, 4, 4)(), 2,
+                                                                                            return_indices=True)),
+    layer.Dropout: _zero(lambda: layer.Dropout(0.5).eval(), _r(2, 3)),
+    layer.PrintShapeModule: _zero(layer.PrintShapeModule, _r(2, 3)),
     nn.EmbeddingBag: Case(lambda: nn.EmbeddingBag(10, 3), _idx(2, 4), 0, 8 * 3),
+    # distances: cosine 6, pairwise 3 per input element; linear cross entropy: linear map + bias + 3/logit + 2/target
+    nn.CosineSimilarity: Case(nn.CosineSimilarity, lambda: (_r(2, 3)(), _r(2, 3)()), 0, 6 * 6),
+    nn.PairwiseDistance: Case(nn.PairwiseDistance, lambda: (_r(2, 3)(), _r(2, 3)()), 0, 3 * 6),
+    nn.LinearCrossEntropyLoss: Case(lambda: nn.LinearCrossEntropyLoss(4, 5, bias=True),
+                                    lambda: (_r(3, 4)(), torch.tensor([0, 4, 2])), 3 * 4 * 5,
+                                    2 * 60 + 3 * 5 + 3 * 15 + 2 * 3),
     # spiking neurons: IF 3, LIF/PLIF 5, any other SpikingJelly node 4 ops per update
     neuron.IFNode: Case(neuron.IFNode, _r(2, 3), 0, 3 * 6),
     neuron.LIFNode: Case(neuron.LIFNode, _r(2, 3), 0, 5 * 6),
     neuron.ParametricLIFNode: Case(neuron.ParametricLIFNode, _r(2, 3), 0, 5 * 6),
     neuron.BaseNode: Case(neuron.QIFNode, _r(2, 3), 0, 4 * 6),
+    neuron.STBIFNode: Case(lambda: neuron.STBIFNode(1.0, 4), _r(2, 3), 0, 4 * 6),
     # recurrent (RNN: ew 4, LSTM 23, GRU 17 per hidden unit; bias 2 per gate unit)
     nn.RNNCell: Case(lambda: nn.RNNCell(3, 4), _r(2, 3), _rnn_macs(2, 1, 4, 3), _rnn_flops(2, 1, 4, 3, 4)),
     nn.LSTMCell: Case(lambda: nn.LSTMCell(3, 4), _r(2, 3), _rnn_macs(2, 4, 4, 3), _rnn_flops(2, 4, 4, 3, 23)),
@@ -238,6 +254,13 @@ try:  # optional extras register their own neuron rules when importable
     import snntorch
 except ImportError:  # pragma: no cover - depends on the environment
     snntorch = None
+try:
+    import norse.torch as norse
+except ImportError:  # pragma: no cover - depends on the environment
+    norse = None
+if norse is not None:  # norse LIF (multi-step [T, B, ...]) and LIFCell: 7 ops per update
+    FACTORIES[norse.LIF] = Case(norse.LIF, _r(4, 2, 3), 0, 7 * 24)
+    FACTORIES[norse.LIFCell] = Case(norse.LIFCell, _r(2, 3), 0, 7 * 6)
 if snntorch is not None:
     FACTORIES[snntorch.Leaky] = Case(lambda: snntorch.Leaky(beta=0.9), _r(2, 3), 0, 5 * 6)
     FACTORIES[snntorch.Synaptic] = Case(lambda: snntorch.Synaptic(alpha=0.8, beta=0.9), _r(2, 3), 0, 7 * 6)
@@ -252,7 +275,8 @@ def _engine_rule_types() -> list[type]:
     return [k for k in module_rule_types() if find_module_rule(k).__module__.startswith("snnprof.counting")]
 
 
-@pytest.mark.parametrize("klass", _engine_rule_types(), ids=_type_id)
+@pytest.mark.parametrize("klass", [k for k in _engine_rule_types() if not is_transparent(find_module_rule(k))],
+                         ids=_type_id)
 def test_every_registered_module_type_is_counted(klass: type) -> None:
     case = FACTORIES.get(klass)
     if case is None:
@@ -271,6 +295,26 @@ def test_every_registered_module_type_is_counted(klass: type) -> None:
     assert res.totals.macs == case.dense_macs
     assert res.totals.sops == 0
     assert all(isinstance(getattr(res.totals, f), int) for f in ("macs", "dense_macs", "flops", "sops"))
+
+
+@pytest.mark.parametrize("klass", [k for k in _engine_rule_types() if is_transparent(find_module_rule(k))],
+                         ids=_type_id)
+def test_every_observed_neuron_type_is_counted(klass: type) -> None:
+    """Transparent rules: spikes and updates from the output, no ops of their own; the ops inside are counted."""
+    build = SJ_NEURON[klass.__name__]
+    model, inputs = build.module(), build.inputs()
+    assert isinstance(model, klass)
+    seen: list[torch.Tensor] = []
+    handle = model.register_forward_hook(lambda m, a, out: seen.append(out.detach().clone()))
+    try:
+        res = run(model, inputs)
+    finally:
+        handle.remove()
+    rec = res.layer("")
+    assert (rec.neuron_updates, rec.spikes) == (seen[0].numel(), int(seen[0].count_nonzero()))
+    assert (rec.flops, rec.dense_macs, rec.params) == (0, 0, 0)
+    others = [r for r in res.layers if r.name != ""]  # the ops (and child modules) inside the neuron
+    assert others and sum(r.flops for r in others) == res.totals.flops > 0
 
 
 def test_factory_table_has_no_stale_entries() -> None:

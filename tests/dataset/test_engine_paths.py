@@ -8,9 +8,10 @@ from spikingjelly.activation_based import functional, layer, neuron
 from torch import nn
 
 from snnprof.counting import Profiler
-from snnprof.counting.accumulate import _cpu_classify, _events, _indicator, _sample_proves_dense
+from snnprof.counting.accumulate import _indicator
 from snnprof.counting.costs import exact_sum
 from snnprof.counting.kinds import classify, events, sample_proves_dense
+from snnprof.counting.synapses import _cpu_classify, _events, _sample_proves_dense
 
 nan, inf = float("nan"), float("inf")
 TENSORS = {
@@ -85,5 +86,5 @@ def test_device_path_never_reads_values() -> None:
             functional.reset_net(net)
             net(x)
             prof.end_batch(5)
-    assert prof._unsupported == {} and prof._warnings == {}
-    assert all(acc.dev is None or acc.dev.sops.device.type == "meta" for acc in prof._accs.values())
+    assert prof._run.unsupported == {} and prof._run.warnings == {}
+    assert all(acc.dev is None or acc.dev.sops.device.type == "meta" for acc in prof._run.accs.values())

@@ -199,7 +199,7 @@ def test_without_sample_stats_there_is_no_per_sample_work() -> None:
         model(_tiny.spike_data(3).transpose(0, 1))
         prof.end_batch()  # a no-op
     result = prof.result()
-    assert result.sample_stats is None and prof._samples is None
+    assert result.sample_stats is None and prof._run.samples is None
     assert result.to_dict()["sample_stats"] is None
     with pytest.raises(ValueError, match="sample_stats"):
         Profiler(model, sample_projections={"w": (1, 1, 1)})

@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
-from snnprof.counting.rules import attention, conv, dense_ops, linear, neurons, recurrent  # noqa: F401
+from snnprof.counting.rules import (  # noqa: F401
+    attention,
+    conv,
+    dense_ops,
+    einsum,
+    elementwise,
+    linear,
+    losses,
+    neurons,
+    norms,
+    pooling,
+    recurrent,
+    resample,
+    sj_layers,
+)
 
 __all__: list[str] = []

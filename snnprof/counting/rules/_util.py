@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
+from torch import nn
 
-__all__ = ["arg", "first_tensor", "numel", "out_tensor", "prod"]
+__all__ = ["activity", "arg", "first_tensor", "out_tensor", "prod"]
 
 
 def prod(values: Iterable[int]) -> int:
@@ -45,6 +46,7 @@ def out_tensor(output: Any) -> torch.Tensor:
     return found
 
 
-def numel(t: torch.Tensor | None) -> int:
-    """Element count, 0 for ``None``."""
-    return 0 if t is None else t.numel()
+
+def activity(t: torch.Tensor) -> torch.Tensor | None:
+    """``t`` as an event operand, or ``None`` for parameters (weights never count as events)."""
+    return None if isinstance(t, nn.Parameter) else t

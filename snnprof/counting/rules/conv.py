@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnprof.counting import native
-from snnprof.counting.costs import Cost, Synapse
-from snnprof.counting.registry import register_rule
+from snnprof.counting.costs import Cost, FanoutPass, Synapse
+from snnprof.counting.registry import Convention, register_rule
 from snnprof.counting.rules._util import arg, out_tensor, prod
 
 __all__ = ["ConvSpec", "conv_cost"]
@@ -142,36 +142,38 @@ class _ExactFanout:
         spatial = tuple(int(v) for v in x.shape[x.dim() - spec.dims :])
         return x.shape[: x.dim() - spec.dims - 1], _coverage_on(_frozen(spec), spatial, x.device)
 
-    def evaluate(self, ev: torch.Tensor, rows: bool, bound: float | None = None) -> tuple[torch.Tensor, ...]:
-        """``(events total, accumulates, accumulates per frame or None)``; one pass over ``ev``."""
+    def evaluate(self, ev: torch.Tensor, rows: bool, bound: float | None = None) -> FanoutPass:
+        """Events total, accumulates and (with ``rows``) accumulates per frame; one pass over ``ev``."""
         spec = self.spec
         lead, cover = self._layout(ev)
         grouped = _group_events(ev, spec)  # [N, G, *spatial], exact small integers
         flat = grouped.reshape(grouped.shape[0], -1).to(torch.float64)
         total = flat.sum()
         per_frame = (flat.reshape(flat.shape[0], spec.groups, -1) @ cover).sum(1) * (spec.channels[1] // spec.groups)
-        return total, per_frame.sum(), (per_frame.reshape(lead) if rows else None)
+        return FanoutPass(total, per_frame.sum(), per_frame.reshape(lead) if rows else None)
 
-    def native_pass(self, x: torch.Tensor, rows: bool) -> tuple[Any, ...] | None:
+    def native_pass(self, x: torch.Tensor, rows: bool) -> native.NativeStats | None:
         """Kind and, for spikes, :meth:`evaluate` of ``x`` in one native pass (events never formed).
 
-        Returns ``(code, peak, events total, accumulates, accumulates per frame or None)`` (the
-        last three meaningful for spikes only), or ``None`` when the native path does not apply.
+        Returns the kind, peak, events total, accumulates and (with ``rows``) accumulates per frame
+        (the last three meaningful for spikes only), or ``None`` when the native path does not apply.
         """
         spec = self.spec
         lead, cover = self._layout(x)
         got = native.classify_conv(x, prod(lead), spec.groups, cover, spec.channels[1] // spec.groups)
         if got is None:
             return None
-        code, peak, events, sops, per_frame = got
-        return code, peak, events, sops, (per_frame.reshape(lead) if rows and per_frame is not None else None)
+        per_frame = got.per_frame.reshape(lead) if rows and got.per_frame is not None else None
+        return got._replace(per_frame=per_frame)
 
     def __call__(self, ev: torch.Tensor, _total: torch.Tensor) -> torch.Tensor:
-        return self.evaluate(ev, False)[1]
+        return self.evaluate(ev, False).accumulates
 
     def rows(self, ev: torch.Tensor) -> torch.Tensor:
         """Accumulates per frame, shaped like the operand's leading (batch-like) dims."""
-        return self.evaluate(ev, True)[2]
+        per_frame = self.evaluate(ev, True).per_row
+        assert per_frame is not None
+        return per_frame
 
 
 def conv_cost(x: torch.Tensor, out: torch.Tensor, spec: ConvSpec) -> Cost:
@@ -213,7 +215,14 @@ def _module_spec(module: nn.modules.conv._ConvNd) -> ConvSpec:
     )
 
 
-@register_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_CONVENTION = Convention(
+    "synaptic", "conv: MACs `N·C_out·∏out·(C_in/groups)·∏kernel` (transposed: per input position); exact "
+    "border-aware SOPs; bias 1 per output element",
+)
+
+
+@register_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+               convention=_CONVENTION)
 def conv_module(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """Conv/ConvTranspose 1-3d modules (any leading batch dims, e.g. SpikingJelly ``[T, B, ...]``)."""
     x = arg(args, kwargs, 0, "input")
@@ -260,5 +269,14 @@ def _make_functional(dims: int, transposed: bool) -> Any:
 
 
 for _dims in (1, 2, 3):
-    register_rule(_CONV[_dims])(_make_functional(_dims, False))
-    register_rule(_CONV_T[_dims])(_make_functional(_dims, True))
+    register_rule(_CONV[_dims], convention=_CONVENTION)(_make_functional(_dims, False))
+    register_rule(_CONV_T[_dims], convention=_CONVENTION)(_make_functional(_dims, True))
+
+
+@register_rule(torch.conv_tbc, name="conv_tbc", convention=_CONVENTION)
+def conv_tbc_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``F.conv_tbc(x [T, B, C_in], w [k, C_in, C_out], b, pad)``: a 1-d convolution over T."""
+    x, weight = arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "weight")
+    k, c_in, c_out = weight.shape
+    spec = ConvSpec(dims=1, weight_shape=(c_out, c_in, k), padding=int(arg(args, kwargs, 3, "pad", 0)), bias=True)
+    return conv_cost(x.permute(1, 2, 0), out_tensor(output).permute(1, 2, 0), spec)

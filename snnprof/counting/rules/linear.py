@@ -1,4 +1,4 @@
-"""Linear maps on N-d input, Bilinear, and the matmul family (mm, bmm, matmul, @, einsum ...).
+"""Linear maps on N-d input, Bilinear, and the matmul family (mm, bmm, matmul, @ ...; einsum: :mod:`.einsum`).
 
 Linear: dense MACs = ``rows * in * out`` with ``rows`` = product of all leading dims; exact SOPs =
 events x ``out`` (every input event reaches every output). Bias: one op per output element.
@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnprof.counting.costs import Cost, PerEvent, Synapse, exact_sum
-from snnprof.counting.registry import register_rule
-from snnprof.counting.rules._util import arg, out_tensor, prod
+from snnprof.counting.registry import Convention, register_rule
+from snnprof.counting.rules._util import activity, arg, out_tensor, prod
 
 __all__ = ["linear_cost", "matmul_cost"]
 
@@ -33,14 +33,23 @@ def linear_cost(x: torch.Tensor, weight_shape: tuple[int, ...], has_bias: bool, 
     return Cost(flops=out.numel() if has_bias else 0, synapses=(synapse,), geometry=geometry)
 
 
-@register_rule(nn.Linear)
+_LINEAR = Convention("synaptic", "linear: MACs `rows·in·out`; SOPs events × out; bias 1 per output element")
+_BILINEAR = Convention("synaptic", "bilinear: dense MACs `rows·out·(in1·in2 + in1)`; bias 1 per output element")
+_MATMUL = Convention(
+    "synaptic", "matmul family: MACs `batch·n·k·m`; SOPs: events of A reach m outputs, of B n, both: coinciding "
+    "pairs; `addmm`/`baddbmm` +1 per output element",
+)
+_GROUPED = Convention("synaptic", "grouped/scaled matmuls: dense MACs, output elements × inner size per group")
+
+
+@register_rule(nn.Linear, convention=_LINEAR)
 def linear_module(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``nn.Linear`` (and subclasses) on input of any rank."""
     x = arg(args, kwargs, 0, "input")
     return linear_cost(x, tuple(module.weight.shape), module.bias is not None, out_tensor(output))
 
 
-@register_rule(F.linear)
+@register_rule(F.linear, convention=_LINEAR)
 def linear_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``F.linear(x, W, b)``."""
     weight, bias = arg(args, kwargs, 1, "weight"), arg(args, kwargs, 2, "bias")
@@ -55,22 +64,18 @@ def _bilinear_cost(x1: torch.Tensor, weight_shape: tuple[int, ...], has_bias: bo
     return Cost(flops=out.numel() if has_bias else 0, synapses=(Synapse(dense_macs=dense),))
 
 
-@register_rule(nn.Bilinear)
+@register_rule(nn.Bilinear, convention=_BILINEAR)
 def bilinear_module(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``nn.Bilinear``: multiplicative, so always counted as dense MACs."""
     x1 = arg(args, kwargs, 0, "input1")
     return _bilinear_cost(x1, tuple(module.weight.shape), module.bias is not None, out_tensor(output))
 
 
-@register_rule(F.bilinear)
+@register_rule(F.bilinear, convention=_BILINEAR)
 def bilinear_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``F.bilinear``: always dense MACs."""
     weight, bias = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")
     return _bilinear_cost(arg(args, kwargs, 0, "input1"), tuple(weight.shape), bias is not None, out_tensor(output))
-
-
-def _activity(t: torch.Tensor) -> torch.Tensor | None:
-    return None if isinstance(t, nn.Parameter) else t
 
 
 class _Pair:
@@ -99,33 +104,33 @@ def matmul_cost(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> Cost:
     rep_b = batch // max(prod(b2.shape[:-2]), 1)
     synapse = Synapse(
         dense_macs=batch * n * k * m,
-        operand=_activity(a), fanout=PerEvent(m * rep_a, trailing=1),
-        operand_b=_activity(b), fanout_b=PerEvent(n * rep_b, trailing=2),
+        operand=activity(a), fanout=PerEvent(m * rep_a, trailing=1),
+        operand_b=activity(b), fanout_b=PerEvent(n * rep_b, trailing=2),
         pair=_Pair(a2, b2),  # column/row sums broadcast over the batch dims like the product itself
     )
     return Cost(synapses=(synapse,), geometry={"in_channels": k, "out_channels": m, "kernel_elems": 1,
                                                "out_positions": 1, "frames": batch * n})
 
 
-@register_rule(torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, name="matmul")
+@register_rule(torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, name="matmul", convention=_MATMUL)
 def matmul_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``torch.matmul`` / ``@``."""
     return matmul_cost(arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "other"), out_tensor(output))
 
 
-@register_rule(torch.Tensor.__rmatmul__, name="matmul")
+@register_rule(torch.Tensor.__rmatmul__, name="matmul", convention=_MATMUL)
 def rmatmul_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``b.__rmatmul__(a)`` = ``a @ b``."""
     return matmul_cost(args[1], args[0], out_tensor(output))
 
 
-@register_rule(torch.mm, torch.Tensor.mm, torch.bmm, torch.Tensor.bmm, name="mm")
+@register_rule(torch.mm, torch.Tensor.mm, torch.bmm, torch.Tensor.bmm, name="mm", convention=_MATMUL)
 def mm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``mm`` / ``bmm``."""
     return matmul_cost(arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "mat2"), out_tensor(output))
 
 
-@register_rule(torch.addmm, torch.Tensor.addmm, torch.baddbmm, torch.Tensor.baddbmm, name="addmm")
+@register_rule(torch.addmm, torch.Tensor.addmm, torch.baddbmm, torch.Tensor.baddbmm, name="addmm", convention=_MATMUL)
 def addmm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """``addmm`` / ``baddbmm``: the product plus one add per output element."""
     out = out_tensor(output)
@@ -134,64 +139,20 @@ def addmm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost
     return cost
 
 
-def _einsum_operands(args: tuple[Any, ...]) -> tuple[str, list[torch.Tensor]]:
-    eq = args[0]
-    ops = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
-    return eq.replace(" ", ""), ops
+@register_rule(F.grouped_mm, F.scaled_grouped_mm, torch._grouped_mm, torch._scaled_grouped_mm, name="grouped_mm",
+               convention=_GROUPED)
+def grouped_mm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``F.grouped_mm``: each output element sums ``K`` products of its group (2-d x 2-d: ``K`` split in groups).
 
-
-def _letter_sizes(inputs: list[str], ops: list[torch.Tensor]) -> dict[str, int]:
-    sizes: dict[str, int] = {}
-    for spec, t in zip(inputs, ops, strict=False):
-        for letter, size in zip(spec, t.shape, strict=False):
-            sizes[letter] = max(sizes.get(letter, 1), int(size))
-    return sizes
-
-
-@register_rule(torch.einsum, name="einsum")
-def einsum_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
-    """``torch.einsum``: MACs = product of all index sizes per pairwise contraction (left to right).
-
-    Two-operand einsums get exact SOPs: an event of one operand reaches every index that only the
-    other operand has. Ellipsis equations fall back to ``torch.matmul``-style dense counting.
+    Rows (or columns) beyond ``offs[-1]`` are counted too (reading ``offs`` would need a host sync).
     """
-    eq, ops = _einsum_operands(args)
-    lhs = eq.split("->")[0]
-    inputs = lhs.split(",")
-    if "." in eq or len(inputs) != len(ops):
-        out = out_tensor(output)
-        return Cost(synapses=(Synapse(dense_macs=prod(t.numel() for t in ops) // max(out.numel(), 1)),),
-                    warnings=(f"einsum '{eq}' with ellipsis counted approximately",))
-    sizes = _letter_sizes(inputs, ops)
-    if len(ops) == 1:
-        return Cost(flops=ops[0].numel())
-    if len(ops) > 2:
-        dense, acc = 0, set(inputs[0])
-        for spec in inputs[1:]:
-            acc |= set(spec)
-            dense += prod(sizes[c] for c in acc)
-        return Cost(synapses=(Synapse(dense_macs=dense),))
-    a_only = prod(sizes[c] for c in set(inputs[0]) - set(inputs[1]))
-    b_only = prod(sizes[c] for c in set(inputs[1]) - set(inputs[0]))
-    synapse = Synapse(
-        dense_macs=prod(sizes.values()),
-        operand=_activity(ops[0]), fanout=PerEvent(b_only, trailing=max(ops[0].dim() - 1, 0)),
-        operand_b=_activity(ops[1]), fanout_b=PerEvent(a_only, trailing=max(ops[1].dim() - 1, 0)),
-        pair=_EinsumPair(inputs[0], inputs[1]),
-    )
-    return Cost(synapses=(synapse,))
+    a, b, out = arg(args, kwargs, 0, "mat_a"), arg(args, kwargs, 1, "mat_b"), out_tensor(output)
+    inner = a.shape[-1] // out.shape[0] if a.dim() == 2 and b.dim() == 2 else a.shape[-1]
+    return Cost(synapses=(Synapse(dense_macs=out.numel() * inner),))
 
 
-class _EinsumPair:
-    """Both operands carry events: every product term with two nonzero factors is one accumulate."""
-
-    def __init__(self, spec_a: str, spec_b: str) -> None:
-        self.spec_a, self.spec_b = spec_a, spec_b
-
-    def __call__(self, ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
-        return torch.einsum(f"{self.spec_a},{self.spec_b}->", ev_a.to(torch.float64), ev_b.to(torch.float64))
-
-    def rows(self, ev_a: torch.Tensor, ev_b: torch.Tensor) -> torch.Tensor:
-        """Accumulates per index of ``A``'s first letter when ``B`` shares it (else the 0-d total)."""
-        lead = self.spec_a[:1] if self.spec_a[:1] and self.spec_a[0] in self.spec_b else ""
-        return torch.einsum(f"{self.spec_a},{self.spec_b}->{lead}", ev_a.to(torch.float64), ev_b.to(torch.float64))
+@register_rule(F.scaled_mm, torch._scaled_mm, name="scaled_mm", convention=_GROUPED)
+def scaled_mm_op(args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """``F.scaled_mm`` (low-precision ``A @ B`` with scales): ``M·K·N`` dense MACs."""
+    a = arg(args, kwargs, 0, "mat_a")
+    return Cost(synapses=(Synapse(dense_macs=out_tensor(output).numel() * a.shape[-1]),))

@@ -17,7 +17,7 @@ from typing import Any
 
 from snnprof.comparison import COUNT_METRICS, firing_rate_valid, valid_updates
 from snnprof.counting.results import LayerRecord, ProfileResult
-from snnprof.energy.estimate import EnergyResult
+from snnprof.energy.estimate import CROSSBAR_TERM, OPERATION_KINDS, EnergyResult, layer_counts
 from snnprof.energy.measured import MeasuredEnergy
 from snnprof.run import RenderSummary, Run
 
@@ -99,6 +99,9 @@ class LayerRow:
         valid_updates: neuron updates in valid (not padded) slots per sample, for neuron layers of
             models that pad their ``[T, B]`` layout (``None`` otherwise).
         firing_rate_valid: spikes in valid slots / valid updates (``None`` when not recorded).
+        unpriced: per profile, the layer's operations the profile leaves unpriced: event kind
+            (``mac``, ``ac``, ``neuron_update``, ``spike``) -> count per sample; profiles that price
+            every operation of the layer are absent.
     """
 
     index: int
@@ -119,6 +122,7 @@ class LayerRow:
     energy_pj: dict[str, float]
     valid_updates: float | None = None
     firing_rate_valid: float | None = None
+    unpriced: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def key(self) -> bool:
@@ -343,7 +347,21 @@ def _layer_row(index: int, layer: LayerRecord, energies: Sequence[EnergySummary]
         energy_pj={e.profile: e.layers_pj.get(layer.name, 0.0) for e in energies},
         valid_updates=_optional(getattr(layer, "valid_updates", None), batch),
         firing_rate_valid=_optional(getattr(layer, "firing_rate_valid", None)),
+        unpriced={e.profile: left for e in energies if (left := _unpriced_ops(layer, e, batch))},
     )
+
+
+def _unpriced_ops(layer: LayerRecord, energy: EnergySummary, batch: int) -> dict[str, float]:
+    """The layer's operations ``energy``'s profile leaves unpriced (event kind -> count per sample).
+
+    A kind is unpriced in the layer when the run has unpriced events of that kind, the layer has
+    events of it, and none of the layer's energy comes from that kind's term, its host term or the
+    crossbar model (which prices only layers with geometry).
+    """
+    counts, terms = layer_counts(layer), energy.layer_terms_pj.get(layer.name, {})
+    return {kind: counts[kind] / batch for kind in OPERATION_KINDS
+            if energy.unpriced.get(kind) and counts.get(kind)
+            and not any(terms.get(t, 0.0) > 0 for t in (kind, f"host_{kind}", CROSSBAR_TERM))}
 
 
 def _optional(value: float | None, divisor: int = 1) -> float | None:

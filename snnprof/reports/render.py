@@ -119,9 +119,9 @@ def _spans(text: str) -> Markup:
 
 
 def _wbr(text: str) -> Markup:
-    """Escape ``text`` and allow line breaks after ``_``, ``.`` and ``/`` (long profile/layer names)."""
+    """Escape ``text`` and allow line breaks after ``_``, ``.``, ``/``, ``:`` and ``+`` (long names, kinds)."""
     out = Markup.escape(text)
-    for sep in ("_", ".", "/"):
+    for sep in ("_", ".", "/", ":", "+"):
         out = out.replace(Markup.escape(sep), Markup(f"{Markup.escape(sep)}<wbr>"))
     return Markup(out)
 

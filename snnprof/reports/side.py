@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from snnprof.comparison import MEASURED, Comparison, EnergyVerdict, Metric, event_words, ratio
-from snnprof.energy.estimate import OPERATION_KINDS, SYNAPTIC_KINDS
+from snnprof.energy.estimate import OPERATION_KINDS
 from snnprof.reports.model import EnergySummary, LayerRow, ModelReport
 from snnprof.units import format_count
 
@@ -292,20 +292,14 @@ def merge_order(sequences: Sequence[Sequence[str]]) -> list[str]:
     return merged
 
 
-_LAYER_COUNTS: dict[str, tuple[str, str]] = {"mac": ("macs", "MACs"), "ac": ("sops", "SOPs")}
+#: Per-layer synaptic operations named when a profile leaves them unpriced: kind -> words.
+_LAYER_WORDS: dict[str, str] = {"mac": "MACs", "ac": "SOPs"}
 
 
-def layer_unpriced(row: LayerRow | None, energy: EnergySummary | None) -> str:
-    """The synaptic operations of one layer that a profile leaves unpriced, in words (``1.15 G MACs``).
-
-    A profile prices an event kind for every layer or for none, so a layer's MACs (SOPs) are unpriced
-    exactly when the profile leaves some MACs (SOPs) of the run unpriced.
-    """
-    if row is None or energy is None:
-        return ""
-    parts = [f"{format_count(getattr(row, attr))} {words}" for kind, (attr, words) in _LAYER_COUNTS.items()
-             if kind in SYNAPTIC_KINDS and energy.unpriced.get(kind) and getattr(row, attr)]
-    return " + ".join(parts)
+def layer_unpriced(row: LayerRow | None, profile: str) -> str:
+    """The synaptic operations of one layer that ``profile`` leaves unpriced, in words (``1.15 G MACs``)."""
+    left = row.unpriced.get(profile, {}) if row is not None else {}
+    return " + ".join(f"{format_count(left[kind])} {words}" for kind, words in _LAYER_WORDS.items() if left.get(kind))
 
 
 def match_layers(models: Sequence[ModelReport], profiles: Sequence[str] = ()) -> tuple[MatchedLayer, ...]:
@@ -321,8 +315,7 @@ def match_layers(models: Sequence[ModelReport], profiles: Sequence[str] = ()) ->
     for name in names:
         rows = tuple(rows.get(name) for rows in by_name)
         first = next(r for r in rows if r is not None)
-        unpriced = {p: tuple(layer_unpriced(r, m.energy(p)) for r, m in zip(rows, models, strict=True))
-                    for p in profiles}
+        unpriced = {p: tuple(layer_unpriced(r, p) for r in rows) for p in profiles}
         out.append(MatchedLayer(name, first.category, rows, unpriced))
     return tuple(out)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from snnprof.reports.build import Report
 from snnprof.reports.model import LayerRow, ModelReport
 from snnprof.reports.side import MatchedLayer, SideBySide, TermComparison
-from snnprof.reports.svg import Chart, HBarLayout, LegendItem, Line, Mark, Rect, Text, nice_ticks
+from snnprof.reports.svg import CHAR_PX, Chart, HBarLayout, LegendItem, Line, Mark, Rect, Text, nice_ticks
 from snnprof.units import format_count, format_energy_pj, format_rate
 
 __all__ = ["GroupRow", "entry_class", "grouped_chart", "layer_charts", "term_charts"]
@@ -50,6 +50,11 @@ class GroupRow:
     tip: str = ""
     unpriced: tuple[str, ...] = ()
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """``unpriced`` with one (possibly empty) text per series."""
+        return self.unpriced or ("",) * len(self.values)
+
 
 def _trim_tick(text: str) -> str:
     """``10.0 M`` -> ``10 M`` (axis labels of round values)."""
@@ -59,19 +64,30 @@ def _trim_tick(text: str) -> str:
     return f"{head} {unit}".rstrip()
 
 
+def _label(value: float, unpriced: str, fmt: Fmt) -> str:
+    """A bar's value label; unpriced events are named after the value (``no price: 1.15 G MACs``)."""
+    if not unpriced:
+        return fmt(value)
+    return f"{fmt(value)} + no price: {unpriced}" if value else f"no price: {unpriced}"
+
+
+def _right_margin(rows: Sequence[GroupRow], fmt: Fmt) -> float:
+    """Room right of the plot for the longest label drawn after a full-length bar."""
+    longest = max((len(_label(v or 0.0, u, fmt)) for r in rows for v, u in zip(r.values, r.notes, strict=True)),
+                  default=0)
+    return max(84.0, longest * CHAR_PX + 8)
+
+
 def _bar(lay: HBarLayout, y: float, value: float | None, *, cls: str, fmt: Fmt, tip: str,
          unpriced: str = "") -> list[Mark]:
     """One bar with its value label, or a "—" where the series has no such row.
 
-    Unpriced events are named after the value (``no price: 1.15 G MACs``), so a short bar never
-    passes for a cheap layer.
+    Unpriced events are named after the value, so a short bar never passes for a cheap layer.
     """
     if value is None:
         return [Text(lay.x0 + 4, y + BAR_H - 2, "—", "val small muted", tip=f"{tip}: not in this entry")]
     width = lay.x(value) - lay.x0
-    label = fmt(value)
-    if unpriced:
-        label = f"{label} + no price: {unpriced}" if value else f"no price: {unpriced}"
+    label = _label(value, unpriced, fmt)
     text = f"{tip}: {label}"
     return [Rect(lay.x0, y, max(width, 1.0 if value > 0 else 0.0), BAR_H - 1, cls, text),
             Text(lay.x0 + width + 4, y + BAR_H - 2, label, "val small warn" if unpriced else "val small", tip=text)]
@@ -97,17 +113,17 @@ def grouped_chart(chart_id: str, title: str, desc: str, rows: Sequence[GroupRow]
     vmax = max((v for r in rows for v in r.values if v is not None), default=0.0)
     ticks = nice_ticks(vmax)
     group_h = BAR_H * len(series) + GROUP_PAD
-    lay = HBarLayout.for_labels([r.label for r in rows], row_h=group_h, vmax=ticks[-1], right=84)
+    lay = HBarLayout.for_labels([r.label for r in rows], row_h=group_h, vmax=ticks[-1],
+                                right=_right_margin(rows, fmt))
     marks: list[Mark] = lay.axis(ticks, lambda v: _trim_tick(fmt(v)), axis_title)
     marks += lay.row_labels([r.label for r in rows], [r.tip or r.label for r in rows])
     for i, row in enumerate(rows):
         if i:
             marks.append(Line(lay.x0 - 4, lay.y(i), lay.x1, lay.y(i), "sep"))
-        unpriced = row.unpriced or ("",) * len(series)
-        for j, ((index, label), value) in enumerate(zip(series, row.values, strict=True)):
+        for j, ((index, label), value, unpriced) in enumerate(zip(series, row.values, row.notes, strict=True)):
             y = lay.y(i) + GROUP_PAD / 2 + j * BAR_H
             marks += _bar(lay, y, value, cls=entry_class(index), fmt=fmt, tip=f"{label}, {row.label}",
-                          unpriced=unpriced[j])
+                          unpriced=unpriced)
     legend = tuple(LegendItem(entry_class(index), label) for index, label in series)
     return Chart(chart_id, title, desc, lay.width, lay.height, tuple(marks), legend, note)
 

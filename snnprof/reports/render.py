@@ -28,6 +28,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from snnprof.comparison import event_words
 from snnprof.counting.results import ProfileResult
 from snnprof.energy.estimate import EnergyResult, price
 from snnprof.energy.measured import MeasuredEnergy, parse_measured
@@ -140,6 +141,7 @@ def _environment() -> jinja2.Environment:
     env.filters.update(
         count=format_count, energy=format_energy_pj, rate=format_rate, ratio=_ratio, px=_px, num=_num,
         joules=_joules, spans=_spans, wbr=_wbr, steps=_steps, factor=_factor, pct=_pct, metric=_metric,
+        event=event_words,
     )
     return env
 

@@ -115,8 +115,8 @@ class MatchedLayer:
         name: the layer name.
         category: ``synaptic`` or ``neuron`` (from the first entry that has the layer).
         rows: per entry, its row of that name (``None`` where the entry has no such layer).
-        unpriced: per profile, per entry: the layer's synaptic operations the profile leaves
-            unpriced, in words (``1.15 G MACs``; empty when all are priced or the entry lacks the layer).
+        unpriced: per profile, per entry: the layer's operations the profile leaves unpriced, in
+            words (``1.15 G dense-input MACs``; empty when all are priced or the entry lacks the layer).
     """
 
     name: str
@@ -292,14 +292,10 @@ def merge_order(sequences: Sequence[Sequence[str]]) -> list[str]:
     return merged
 
 
-#: Per-layer synaptic operations named when a profile leaves them unpriced: kind -> words.
-_LAYER_WORDS: dict[str, str] = {"mac": "MACs", "ac": "SOPs"}
-
-
 def layer_unpriced(row: LayerRow | None, profile: str) -> str:
-    """The synaptic operations of one layer that ``profile`` leaves unpriced, in words (``1.15 G MACs``)."""
+    """The operations of one layer that ``profile`` leaves unpriced, in words (``1.15 G dense-input MACs``)."""
     left = row.unpriced.get(profile, {}) if row is not None else {}
-    return " + ".join(f"{format_count(left[kind])} {words}" for kind, words in _LAYER_WORDS.items() if left.get(kind))
+    return " + ".join(f"{format_count(n)} {event_words(kind)}" for kind, n in left.items())
 
 
 def match_layers(models: Sequence[ModelReport], profiles: Sequence[str] = ()) -> tuple[MatchedLayer, ...]:

@@ -217,7 +217,7 @@ def chart_sections(chrome: Browser, session: str) -> list[str]:
     return chrome.evaluate(session, "Array.from(document.querySelectorAll('section.chart-section')).map(s => s.id)")
 
 
-def save_screenshots(report: Path, out: Path, ids: list[str] | None = None, dark: bool = False,
+def save_screenshots(report: Path, out: Path, ids: list[str] | None = None, *, dark: bool = False,
                      prefix: str = "", width: int = 1400) -> list[Path]:
     """Screenshot elements of ``report`` by id (default: the summary and every chart section) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=1400, help="viewport width in CSS px (default 1400)")
     args = parser.parse_args(argv)
     ids = [i for i in args.ids.split(",") if i] or None
-    for path in save_screenshots(args.report, args.out, ids, args.dark, args.prefix, args.width):
+    for path in save_screenshots(args.report, args.out, ids, dark=args.dark, prefix=args.prefix, width=args.width):
         print(path)
 
 

@@ -167,7 +167,7 @@ def test_side_by_side_charts_of_a_comparison(snn_result, ann_result):
                                       "side-sops", "side-rate"]
     loihi = next(c for c in layers if c.id == "side-energy2")
     unpriced = [m.text for m in loihi.marks if isinstance(m, Text) and "no price" in m.text]
-    assert unpriced == ["no price: 36.9 k MACs", "no price: 20.5 k MACs"]  # Loihi prices no dense-input MAC
+    assert unpriced == ["no price: 36.9 k dense-input MACs", "no price: 20.5 k dense-input MACs"]  # none on Loihi
     assert side_charts.term_charts(report_of(snn_result)) == [] == side_charts.layer_charts(report_of(snn_result))
 
 

@@ -133,7 +133,8 @@ def test_valid_firing_rate_weighs_each_layer_by_its_valid_updates():
 
 @pytest.mark.parametrize(
     ("subject_pj", "baseline_pj", "cheaper", "factor", "saving"),
-    [(30.0, 120.0, "A", 4.0, 75.0), (120.0, 30.0, "B", 4.0, 75.0), (100.0, 100.02, None, 1.0002, (1 - 100 / 100.02) * 100)],
+    [(30.0, 120.0, "A", 4.0, 75.0), (120.0, 30.0, "B", 4.0, 75.0),
+     (100.0, 100.02, None, 1.0002, (1 - 100 / 100.02) * 100)],
 )
 def test_verdict_cell_names_the_cheaper_entry(subject_pj, baseline_pj, cheaper, factor, saving):
     cell = verdict_cell(EnergyVerdict("p", "A", "B", subject_pj, baseline_pj, subject_pj / baseline_pj), (1.0, 1.0))
@@ -144,7 +145,8 @@ def test_verdict_cell_names_the_cheaper_entry(subject_pj, baseline_pj, cheaper, 
 
 
 def test_not_comparable_verdict_shows_its_reason_and_no_ratio():
-    runs = [Run("snn", nerf_like(checkpoint="w.pt"), {"cmos": energy("cmos", 30.0), "loihi": energy("loihi", 50.0, "ac")}),
+    runs = [Run("snn", nerf_like(checkpoint="w.pt"),
+                {"cmos": energy("cmos", 30.0), "loihi": energy("loihi", 50.0, "ac")}),
             Run("ann", ann_like(), {"cmos": energy("cmos", 120.0),
                                     "loihi": energy("loihi", 0.0, "ac", unpriced={"mac": 800}, coverage=0.0)})]
     report = build_report(runs, REPRO)
@@ -166,7 +168,7 @@ def test_not_comparable_verdict_shows_its_reason_and_no_ratio():
     assert terms.terms == ("ac", "mac") and terms.values == ((50.0, 0.0), (0.0, 0.0))
     assert terms.unpriced == (("", ""), ("", "400 dense-input MACs")) and terms.reasons == (reason,)
     fc1 = next(layer for layer in report.side.layers if layer.name == "rgb.fc1")
-    assert fc1.unpriced["loihi"] == ("", "400 MACs") and fc1.unpriced["cmos"] == ("", "")
+    assert fc1.unpriced["loihi"] == ("", "400 dense-input MACs") and fc1.unpriced["cmos"] == ("", "")
 
 
 def test_each_pair_once_per_profile_in_snn_ann_orientation():

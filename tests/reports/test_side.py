@@ -266,3 +266,15 @@ def test_wall_time_is_the_second_unprofiled_run(monkeypatch):
     run = core.run_config(cfg, ["cmos45nm_fp32"], side_by_side=True)
     assert events == ["run", "clock", "run", "clock", "run"]  # warm-up, timed run, profiled run
     assert run.wall_s == 2.5
+
+
+def test_labels_in_the_banner_verdicts_and_side_charts_are_escaped():
+    xss = "<script>alert(1)</script>"
+    runs = [Run(xss, nerf_like(xss), {"p": energy("p", 30.0)}, render=RENDER),
+            Run("ann", ann_like(), {"p": energy("p", 120.0)})]
+    page = render_html(build_report(runs, REPRO))
+    assert xss not in page and page.count("<script") == 1
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f'<strong class="name">{escaped}</strong>' in page  # the banner
+    assert f"<strong>{escaped}</strong> costs <strong>75.0 % less</strong>" in page  # the verdict
+    assert f"{escaped}, rgb.fc1: " in page  # a side-by-side bar's tooltip

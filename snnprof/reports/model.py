@@ -200,8 +200,9 @@ class ModelReport:
             valid points), else ``None``.
         valid_updates: neuron updates in valid (not padded) slots per sample (``None`` when not recorded).
         firing_rate_valid: spikes in valid slots / valid updates (``None`` when not recorded).
-        count_options: the config's ``[count]`` options that change what is counted
-            (``fold_pooling`` ...), as ``(key, value)`` text pairs.
+        count_options: the ``[count]`` options the config turns on that change what is counted
+            (``fold_pooling`` ...), as ``(key, value)`` text pairs; a second count of the same model
+            with another convention is just another entry, told apart by these.
     """
 
     index: int
@@ -423,11 +424,11 @@ _COUNT_OPTIONS: tuple[str, ...] = ("fold_pooling",)
 
 
 def _count_options(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The counting options of a config that change the counts, as text (``fold_pooling = true``)."""
+    """The counting options a config turns on that change the counts, as text (``fold_pooling = true``)."""
     count = config.get("count")
     if not isinstance(count, Mapping):
         return ()
-    return tuple((key, json.dumps(count[key])) for key in _COUNT_OPTIONS if key in count)
+    return tuple((key, json.dumps(count[key])) for key in _COUNT_OPTIONS if count.get(key))
 
 
 def model_report(index: int, run: Run) -> ModelReport:

@@ -278,3 +278,15 @@ def test_labels_in_the_banner_verdicts_and_side_charts_are_escaped():
     assert f'<strong class="name">{escaped}</strong>' in page  # the banner
     assert f"<strong>{escaped}</strong> costs <strong>75.0 % less</strong>" in page  # the verdict
     assert f"{escaped}, rgb.fc1: " in page  # a side-by-side bar's tooltip
+
+
+def test_a_second_count_with_fold_pooling_is_another_entry_named_by_its_option():
+    folded = nerf_like("folded")
+    folded.config["count"] = {"sop_convention": "exact", "fold_pooling": True}
+    plain = nerf_like("plain")
+    plain.config["count"] = {"sop_convention": "exact", "fold_pooling": False}
+    report = build_report([Run("plain", plain), Run("folded", folded)], REPRO)
+    assert [m.count_options for m in report.models] == [(), (("fold_pooling", "true"),)]
+    assert [m.name for m in report.side.layers] == ["rgb.fc1", "rgb.lif", "rgb.fc2"]  # every layer matched
+    assert all(None not in m.rows for m in report.side.layers)
+    assert render_html(report).count("<code>fold_pooling = true</code>") == 1

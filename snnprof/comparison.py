@@ -32,7 +32,7 @@ from snnprof.run import Run, json_safe
 from snnprof.units import format_count
 
 __all__ = ["SCHEMA", "Comparability", "Comparison", "EnergyVerdict", "Metric", "comparability", "compare_runs",
-           "ratio"]
+           "event_words", "firing_rate_valid", "ratio", "untrained_note", "valid_updates"]
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +228,31 @@ def _points(run: Run) -> float | None:
     return run.render.points / max(run.result.batch_size, 1) if run.render is not None else None
 
 
+def _valid_records(run: Run) -> list[Any]:
+    """Neuron layers that record their valid updates (layers of models that pad their ``[T, B]`` layout)."""
+    return [rec for rec in run.result.layers if getattr(rec, "valid_updates", None) is not None]
+
+
+def valid_updates(run: Run) -> float | None:
+    """Neuron updates in valid (not padded) slots per sample; ``None`` when no layer records them."""
+    records = _valid_records(run)
+    if not records:
+        return None
+    return sum(int(rec.valid_updates) for rec in records) / max(run.result.batch_size, 1)
+
+
+def firing_rate_valid(run: Run) -> float | None:
+    """Spikes in valid slots / valid updates over the layers that record both (``None`` otherwise).
+
+    Each layer's valid spikes are ``firing_rate_valid * valid_updates`` (its own definition).
+    """
+    records = [rec for rec in _valid_records(run) if getattr(rec, "firing_rate_valid", None) is not None]
+    updates = sum(int(rec.valid_updates) for rec in records)
+    if not updates:
+        return None
+    return sum(float(rec.firing_rate_valid) * int(rec.valid_updates) for rec in records) / updates
+
+
 def _metric_specs(runs: Sequence[Run], profiles: Sequence[str]) -> list[tuple[str, str, str, Getter]]:
     """``(key, label, unit, getter)`` of every metric, in display order."""
     specs: list[tuple[str, str, str, Getter]] = [
@@ -241,6 +266,8 @@ def _metric_specs(runs: Sequence[Run], profiles: Sequence[str]) -> list[tuple[st
     ]
     specs += [(key, label, "count", _per_sample(key)) for key, label in COUNT_METRICS]
     specs.append(("firing_rate", "mean firing rate", "rate", _firing_rate))
+    specs.append(("valid_updates", "valid neuron updates (not padding)", "count", valid_updates))
+    specs.append(("firing_rate_valid", "valid firing rate (not padding)", "rate", firing_rate_valid))
     names: dict[str, None] = {}
     for run in runs:
         names.update(dict.fromkeys(run.firing_rates()))
@@ -284,6 +311,11 @@ _KIND_WORDS: dict[str, str] = {
 
 def _kind_words(kind: str) -> str:
     return _KIND_WORDS.get(kind, f"bytes of {kind.removeprefix('mem_').replace('_', ' ')} traffic")
+
+
+def event_words(kind: str) -> str:
+    """What an event kind counts, in words (``mac`` -> ``dense-input MACs``, ``mem_weight_read`` -> bytes)."""
+    return _kind_words(kind)
 
 
 def comparability(run: Run, profile: str) -> Comparability:

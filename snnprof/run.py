@@ -128,7 +128,8 @@ class Run:
         render: aggregated per-chunk render statistics (NeRF models), else ``None``.
         quality: ``psnr`` (dB) and ``ssim`` when available.
         quality_note: why quality is unavailable (empty when it was computed or not asked for).
-        wall_s: seconds of one unprofiled run of the inputs (no autograd), when measured.
+        wall_s: seconds of one unprofiled run of the inputs (no autograd) after a warm-up run, when
+            measured (``run_config(..., side_by_side=True)``).
         measured: GPU-measured energy of the same config (``snnprof measure --json``), if given.
     """
 

@@ -1,9 +1,9 @@
 """Run several configs and compare them against the first (what ``snnprof compare`` computes).
 
-Each config goes through :func:`~snnprof.pipeline.core.run_config` with ``side_by_side=True`` (one
-unprofiled run for wall time, render statistics and quality, then the profiled run), priced on the
-same profiles; :func:`~snnprof.comparison.compare_runs` builds the comparison model that the
-terminal, JSON and HTML views render.
+Each config goes through :func:`~snnprof.pipeline.core.run_config` with ``side_by_side=True`` (an
+unprofiled warm-up run for render statistics and quality, a second unprofiled run for the wall
+time, then the profiled run), priced on the same profiles; :func:`~snnprof.comparison.compare_runs`
+builds the comparison model that the terminal, JSON and HTML views render.
 """
 
 from __future__ import annotations

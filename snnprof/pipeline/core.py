@@ -17,7 +17,7 @@ from torch import nn
 
 from snnprof.config import RunConfig, check_host_profile, check_profiles
 from snnprof.energy import price
-from snnprof.run import Run, summarize_chunks
+from snnprof.run import RenderSummary, Run, summarize_chunks
 from snnprof.workload import make_profiler, model_inputs, prepare_model, run_model
 
 __all__ = ["choose_host", "choose_profiles", "profile_model", "record_config", "run_config"]
@@ -64,7 +64,8 @@ def profile_model(cfg: RunConfig, model: nn.Module, inputs: Any, profiles: Seque
         profiler_options: replace profiler options (e.g. ``batch_size=None`` to infer it).
 
     Returns:
-        The priced run.
+        The priced run; ``render`` holds the render statistics of a NeRF model (T and B of the SNN
+        tensor per chunk, padding, valid points) from this profiled run, else ``None``.
 
     Raises:
         ConfigError: the model rejects the inputs.
@@ -77,7 +78,13 @@ def profile_model(cfg: RunConfig, model: nn.Module, inputs: Any, profiles: Seque
     result.config = record_config(cfg, result.config, profiles, host_profile)
     energy = price(result, profiles, host_profile)
     logger.debug("counted %s on %d profile(s)", cfg.model.name, len(energy))
-    return Run(label or cfg.path.stem, result, energy, config_text=cfg.text, config_path=str(cfg.path))
+    return Run(label or cfg.path.stem, result, energy, config_text=cfg.text, config_path=str(cfg.path),
+               render=_render_stats(model))
+
+
+def _render_stats(model: nn.Module) -> RenderSummary | None:
+    """The render statistics a NeRF model left from its last call (``None`` for other models)."""
+    return summarize_chunks(list(getattr(model, "last_render_stats", None) or []))
 
 
 def _quality(cfg: RunConfig, pred: Any, targets: Any) -> tuple[dict[str, float], str]:
@@ -106,8 +113,11 @@ def run_config(cfg: RunConfig, profiles: Sequence[str] | None = None, *, label: 
         profiles: hardware profiles replacing ``cfg.energy.profiles`` (CLI ``--profile``).
         label: the run's name (default: the config file's stem).
         host_profile: replaces ``cfg.energy.host_profile`` (CLI ``--host-profile``).
-        side_by_side: also time one unprofiled run first and collect what a comparison shows
-            (render statistics of NeRF models, PSNR/SSIM when a checkpoint and ground truth exist).
+        side_by_side: also run the model twice unprofiled before profiling it: the first run is the
+            warm-up and gives what a comparison shows (render statistics of NeRF models, PSNR/SSIM
+            when a checkpoint and ground truth exist); the second, warmed-up run is timed
+            (``Run.wall_s``), so the wall time excludes first-call costs (allocator, kernel and
+            lazy-init warm-up).
 
     Returns:
         The priced run.
@@ -123,10 +133,11 @@ def run_config(cfg: RunConfig, profiles: Sequence[str] | None = None, *, label: 
     if not side_by_side:
         return profile_model(cfg, model, inputs, chosen, label=label, host_profile=host)
     with torch.no_grad():
+        pred = run_model(cfg, model, inputs)  # warm-up: render statistics and quality come from this run
+        render = _render_stats(model)
         start = time.perf_counter()
-        pred = run_model(cfg, model, inputs)
+        run_model(cfg, model, inputs)  # timed: warm
         wall = time.perf_counter() - start
-    render = summarize_chunks(list(getattr(model, "last_render_stats", None) or []))
     quality, note = _quality(cfg, pred, targets)
     run = profile_model(cfg, model, inputs, chosen, label=label, host_profile=host)
     run.render, run.quality, run.quality_note, run.wall_s = render, quality, note, wall

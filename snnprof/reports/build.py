@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from snnprof.comparison import EnergyVerdict, Metric, compare_runs
+from snnprof.comparison import EnergyVerdict, Metric, compare_runs, untrained_note
 from snnprof.reports.model import ModelReport, model_report
+from snnprof.reports.side import SideBySide, side_by_side
 from snnprof.run import Run
 
 __all__ = ["ProfileProvenance", "Report", "Reproducibility", "build_report"]
@@ -80,6 +81,10 @@ class Report:
         provenance: each hardware profile used, once.
         reproducibility: command, versions, device and date.
         notes: remarks on the comparison (e.g. entries with different seeds).
+        side: the side-by-side view of a comparison (verdicts, explaining rows, energy terms and
+            matched layers); ``None`` for a single entry.
+        untrained: labels of the entries without a checkpoint (the constructor's random weights),
+            named in the page's banner.
     """
 
     title: str
@@ -89,6 +94,8 @@ class Report:
     provenance: tuple[ProfileProvenance, ...]
     reproducibility: Reproducibility
     notes: tuple[str, ...] = ()
+    side: SideBySide | None = None
+    untrained: tuple[str, ...] = ()
 
     @property
     def is_comparison(self) -> bool:
@@ -153,9 +160,14 @@ def _title(models: Sequence[ModelReport]) -> str:
     return f"{shown}{more}: comparison"
 
 
-def _shown(metric: Metric) -> bool:
-    """Whether the HTML comparison table shows a metric (per-layer firing rates have their own chart)."""
-    return not metric.key.startswith("fr:")
+#: Labels the HTML comparison table uses instead of the comparison model's (what the number is).
+_LABELS: dict[str, str] = {"wall_s": "wall time (s; one unprofiled run after a warm-up run)"}
+
+
+def _shown(metrics: Sequence[Metric]) -> tuple[Metric, ...]:
+    """The metrics the HTML comparison table shows (per-layer firing rates have their own chart)."""
+    return tuple(dataclasses.replace(m, label=_LABELS.get(m.key, m.label)) for m in metrics
+                 if not m.key.startswith("fr:"))
 
 
 def build_report(runs: Sequence[Run], reproducibility: Reproducibility, title: str | None = None) -> Report:
@@ -180,12 +192,15 @@ def build_report(runs: Sequence[Run], reproducibility: Reproducibility, title: s
     cmp = compare_runs(runs)
     multi = len(models) > 1
     logger.debug("report model: %d entries, %d profiles", len(models), len(cmp.profiles))
+    banner = set(untrained_note(runs))  # the page's banner names them
     return Report(
         title=title or _title(models),
         models=models,
-        comparison=tuple(m for m in cmp.metrics if _shown(m)) if multi else (),
+        comparison=_shown(cmp.metrics) if multi else (),
         snn_ann=tuple(cmp.snn_ann),
         provenance=_provenances(models),
         reproducibility=reproducibility,
-        notes=tuple(cmp.notes),
+        notes=tuple(n for n in cmp.notes if n not in banner),
+        side=side_by_side(cmp, models) if multi else None,
+        untrained=tuple(m.label for m in models if m.trained is False),
     )

@@ -15,14 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from snnprof.comparison import COUNT_METRICS
+from snnprof.comparison import COUNT_METRICS, firing_rate_valid, valid_updates
 from snnprof.counting.results import LayerRecord, ProfileResult
-from snnprof.energy.estimate import EnergyResult
+from snnprof.energy.estimate import CROSSBAR_TERM, OPERATION_KINDS, EnergyResult, layer_counts
 from snnprof.energy.measured import MeasuredEnergy
-from snnprof.run import Run
+from snnprof.run import RenderSummary, Run
 from snnprof.units import format_count
 
 __all__ = [
+    "KEY_CATEGORIES",
     "PER_SAMPLE_METRICS",
     "EnergySummary",
     "LayerRow",
@@ -36,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 #: ``(key, label)`` of the per-sample count metrics compared across variants, in table order.
 PER_SAMPLE_METRICS: tuple[tuple[str, str], ...] = COUNT_METRICS
+#: Layer categories listed first in tables and matched across entries; ``other`` (elementwise,
+#: reshape, pooling ...) rows come after them, folded away by default.
+KEY_CATEGORIES: tuple[str, ...] = ("synaptic", "neuron")
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,8 @@ class EnergySummary:
         layer_terms_pj: per layer, per-sample energy per term in pJ.
         provenance: the profile's provenance (source, year, technology_nm, precision, fidelity...).
         warnings: what the profile does not price.
-        coverage: fraction (0..1) of the run's operations that have a price.
+        unpriced: per event kind, the count left unpriced, per sample (memory kinds in bytes).
+        coverage: fraction (0..1) of the run's operations that were priced.
         unpriced_ops: the operations left unpriced, per sample, as text (empty when none).
         host_profile: the host profile that priced what this one cannot run, if any.
     """
@@ -64,6 +69,7 @@ class EnergySummary:
     layer_terms_pj: dict[str, dict[str, float]]
     provenance: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    unpriced: dict[str, float] = field(default_factory=dict)
     coverage: float = 1.0
     unpriced_ops: str = ""
     host_profile: str | None = None
@@ -95,6 +101,12 @@ class LayerRow:
         spikes: spikes per sample.
         firing_rate: spikes / neuron updates (``None`` for non-neuron layers).
         energy_pj: per-sample energy per profile name in pJ.
+        valid_updates: neuron updates in valid (not padded) slots per sample, for neuron layers of
+            models that pad their ``[T, B]`` layout (``None`` otherwise).
+        firing_rate_valid: spikes in valid slots / valid updates (``None`` when not recorded).
+        unpriced: per profile, the layer's operations the profile leaves unpriced: event kind
+            (``mac``, ``ac``, ``neuron_update``, ``spike``) -> count per sample; profiles that price
+            every operation of the layer are absent.
     """
 
     index: int
@@ -113,6 +125,14 @@ class LayerRow:
     spikes: float
     firing_rate: float | None
     energy_pj: dict[str, float]
+    valid_updates: float | None = None
+    firing_rate_valid: float | None = None
+    unpriced: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> bool:
+        """A synaptic or neuron layer (listed first; matched across entries)."""
+        return self.category in KEY_CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -180,6 +200,14 @@ class ModelReport:
         warnings: the run's warnings and every energy warning (``profile: message``).
         unsupported: modules/ops that ran without a counting rule.
         uncalled: modules with parameters that never ran.
+        trained: weights from a checkpoint (``False``: the constructor's random init; ``None``: unknown).
+        render: render statistics of a NeRF model (T and B of the SNN tensor per chunk, padding,
+            valid points), else ``None``.
+        valid_updates: neuron updates in valid (not padded) slots per sample (``None`` when not recorded).
+        firing_rate_valid: spikes in valid slots / valid updates (``None`` when not recorded).
+        count_options: the ``[count]`` options the config turns on that change what is counted
+            (``fold_pooling`` ...), as ``(key, value)`` text pairs; a second count of the same model
+            with another convention is just another entry, told apart by these.
     """
 
     index: int
@@ -207,6 +235,42 @@ class ModelReport:
     warnings: tuple[str, ...]
     unsupported: tuple[str, ...]
     uncalled: tuple[str, ...]
+    trained: bool | None = None
+    render: RenderSummary | None = None
+    valid_updates: float | None = None
+    firing_rate_valid: float | None = None
+    count_options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def steps_from_render(self) -> bool:
+        """The SNN tensor's T comes from render statistics (NeRF: T per render chunk, not the config's)."""
+        return self.render is not None and self.render.time_steps_mean is not None
+
+    @property
+    def real_time_steps(self) -> float | None:
+        """The time steps the SNN actually ran (``None`` for an ANN: no time steps).
+
+        The mean T per render chunk for NeRF models (whose config says ``time_steps = 1``), else the
+        run's time steps.
+        """
+        if self.render is not None and self.render.time_steps_mean is not None:
+            return self.render.time_steps_mean
+        return None if self.is_ann else float(self.time_steps)
+
+    @property
+    def table_rows(self) -> tuple[LayerRow, ...]:
+        """Per-layer rows: synaptic and neuron layers first (call order), then the other layers."""
+        return tuple(r for r in self.layers if r.key) + tuple(r for r in self.layers if not r.key)
+
+    @property
+    def other_layers(self) -> int:
+        """Rows that are neither synaptic nor neuron layers (elementwise, reshape, pooling ...)."""
+        return sum(1 for r in self.layers if not r.key)
+
+    @property
+    def has_valid_rate(self) -> bool:
+        """Some neuron layer records its firing rate over valid (not padded) slots."""
+        return any(r.firing_rate_valid is not None for r in self.layers)
 
     def energy(self, profile: str) -> EnergySummary | None:
         """The estimate on ``profile`` (``None`` when not estimated)."""
@@ -251,7 +315,8 @@ def energy_summary(profile: str, energy: EnergyResult, batch_size: int) -> Energ
         layer_terms_pj={name: _scaled(terms, batch) for name, terms in energy.layer_terms.items()},
         provenance=dict(energy.provenance),
         warnings=tuple(energy.warnings),
-        coverage=energy.coverage,
+        unpriced={kind: count / batch for kind, count in energy.unpriced.items() if count},
+        coverage=float(energy.coverage),
         unpriced_ops=_unpriced_ops(energy, batch),
         host_profile=energy.host_profile,
     )
@@ -297,7 +362,28 @@ def _layer_row(index: int, layer: LayerRecord, energies: Sequence[EnergySummary]
         spikes=layer.spikes / batch,
         firing_rate=layer.firing_rate if layer.is_neuron else None,
         energy_pj={e.profile: e.layers_pj.get(layer.name, 0.0) for e in energies},
+        valid_updates=_optional(getattr(layer, "valid_updates", None), batch),
+        firing_rate_valid=_optional(getattr(layer, "firing_rate_valid", None)),
+        unpriced={e.profile: left for e in energies if (left := _unpriced_ops(layer, e, batch))},
     )
+
+
+def _unpriced_ops(layer: LayerRecord, energy: EnergySummary, batch: int) -> dict[str, float]:
+    """The layer's operations ``energy``'s profile leaves unpriced (event kind -> count per sample).
+
+    A kind is unpriced in the layer when the run has unpriced events of that kind, the layer has
+    events of it, and none of the layer's energy comes from that kind's term, its host term or the
+    crossbar model (which prices only layers with geometry).
+    """
+    counts, terms = layer_counts(layer), energy.layer_terms_pj.get(layer.name, {})
+    return {kind: counts[kind] / batch for kind in OPERATION_KINDS
+            if energy.unpriced.get(kind) and counts.get(kind)
+            and not any(terms.get(t, 0.0) > 0 for t in (kind, f"host_{kind}", CROSSBAR_TERM))}
+
+
+def _optional(value: float | None, divisor: int = 1) -> float | None:
+    """``value / divisor`` as a float, ``None`` kept."""
+    return None if value is None else float(value) / divisor
 
 
 def _neuron_layer(layer: LayerRecord) -> NeuronLayer:
@@ -349,6 +435,18 @@ def _seed(config: Mapping[str, Any]) -> int | None:
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
+#: ``[count]`` keys shown next to an entry when its config sets them (they change what is counted).
+_COUNT_OPTIONS: tuple[str, ...] = ("fold_pooling",)
+
+
+def _count_options(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The counting options a config turns on that change the counts, as text (``fold_pooling = true``)."""
+    count = config.get("count")
+    if not isinstance(count, Mapping):
+        return ()
+    return tuple((key, json.dumps(count[key])) for key in _COUNT_OPTIONS if count.get(key))
+
+
 def model_report(index: int, run: Run) -> ModelReport:
     """Build the model of one entry.
 
@@ -391,4 +489,9 @@ def model_report(index: int, run: Run) -> ModelReport:
         warnings=_warnings(result, energies),
         unsupported=tuple(result.unsupported),
         uncalled=tuple(result.uncalled),
+        trained=run.trained,
+        render=run.render,
+        valid_updates=valid_updates(run),
+        firing_rate_valid=firing_rate_valid(run),
+        count_options=_count_options(result.config),
     )

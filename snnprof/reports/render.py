@@ -28,12 +28,13 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from snnprof.comparison import event_words
 from snnprof.counting.results import ProfileResult
 from snnprof.energy.estimate import EnergyResult, price
 from snnprof.energy.measured import MeasuredEnergy, parse_measured
 from snnprof.energy.profiles import DEFAULT_PROFILES
 from snnprof.io import atomic_write_text
-from snnprof.reports import charts
+from snnprof.reports import charts, side_charts
 from snnprof.reports.build import Report, build_report
 from snnprof.reports.conventions import (
     COUNTING_CONVENTIONS,
@@ -73,6 +74,37 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.3g}×"
 
 
+def _steps(value: float | None) -> str:
+    """Time steps or chunk sizes: up to four significant digits (``43``, ``323.5``; ``—`` when undefined)."""
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _factor(value: float | None) -> str:
+    """How many times more: ``2.92×``, ``1,149×`` (``—`` when undefined)."""
+    if value is None:
+        return "—"
+    return f"{value:.3g}×" if value < 100 else f"{value:,.0f}×"
+
+
+def _pct(value: float) -> str:
+    """A saving in % with one decimal, never rounded up to 100 (``99.9 %``, ``> 99.9 %``)."""
+    return "> 99.9 %" if value > 99.95 else f"{value:.1f} %"
+
+
+#: Formatter of each comparison-metric unit (see :class:`snnprof.comparison.Metric`).
+_UNIT_FORMATS: dict[str, Any] = {
+    "count": format_count, "rate": format_rate, "energy": format_energy_pj, "steps": _steps,
+    "seconds": lambda v: f"{v:.3g} s", "db": lambda v: f"{v:.2f} dB", "plain": lambda v: f"{v:.4f}",
+}
+
+
+def _metric(value: float | None, unit: str) -> str:
+    """A comparison metric's value formatted by its unit (``—`` when it does not apply)."""
+    if value is None:
+        return "—"
+    return _UNIT_FORMATS.get(unit, format_count)(value)
+
+
 def _joules(value: float) -> str:
     """Joules with the best unit (J, mJ, µJ ...)."""
     return format_energy_pj(value * 1e12)
@@ -88,9 +120,9 @@ def _spans(text: str) -> Markup:
 
 
 def _wbr(text: str) -> Markup:
-    """Escape ``text`` and allow line breaks after ``_``, ``.`` and ``/`` (long profile/layer names)."""
+    """Escape ``text`` and allow line breaks after ``_``, ``.``, ``/``, ``:`` and ``+`` (long names, kinds)."""
     out = Markup.escape(text)
-    for sep in ("_", ".", "/"):
+    for sep in ("_", ".", "/", ":", "+"):
         out = out.replace(Markup.escape(sep), Markup(f"{Markup.escape(sep)}<wbr>"))
     return Markup(out)
 
@@ -108,7 +140,8 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         count=format_count, energy=format_energy_pj, rate=format_rate, ratio=_ratio, px=_px, num=_num,
-        joules=_joules, spans=_spans, wbr=_wbr,
+        joules=_joules, spans=_spans, wbr=_wbr, steps=_steps, factor=_factor, pct=_pct, metric=_metric,
+        event=event_words,
     )
     return env
 
@@ -153,6 +186,8 @@ def render_html(report: Report) -> str:
         version=__version__,
         charts={m.index: charts.model_charts(m) for m in report.models},
         compare_chart=charts.comparison_chart(report),
+        side_terms=side_charts.term_charts(report),
+        side_layers=side_charts.layer_charts(report),
         conventions=COUNTING_CONVENTIONS,
         input_kinds_note=INPUT_KINDS_NOTE,
         elementwise_title=ELEMENTWISE_TITLE,

@@ -217,13 +217,13 @@ def chart_sections(chrome: Browser, session: str) -> list[str]:
     return chrome.evaluate(session, "Array.from(document.querySelectorAll('section.chart-section')).map(s => s.id)")
 
 
-def save_screenshots(report: Path, out: Path, ids: list[str] | None = None, dark: bool = False,
-                     prefix: str = "") -> list[Path]:
+def save_screenshots(report: Path, out: Path, ids: list[str] | None = None, *, dark: bool = False,
+                     prefix: str = "", width: int = 1400) -> list[Path]:
     """Screenshot elements of ``report`` by id (default: the summary and every chart section) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with browser() as chrome:
-        session = chrome.new_page()
+        session = chrome.new_page(width=width)
         if dark:
             chrome.send("Emulation.setEmulatedMedia",
                         {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}, session)
@@ -236,16 +236,17 @@ def save_screenshots(report: Path, out: Path, ids: list[str] | None = None, dark
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m tests.reports._cdp REPORT OUTDIR [--ids a,b] [--dark] [--prefix P]``: save screenshots."""
+    """``python -m tests.reports._cdp REPORT OUTDIR [--ids a,b] [--dark] [--prefix P] [--width PX]``: screenshots."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("report", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--ids", default="", help="comma-separated element ids (default: every chart section)")
     parser.add_argument("--dark", action="store_true", help="emulate prefers-color-scheme: dark")
     parser.add_argument("--prefix", default="", help="file-name prefix")
+    parser.add_argument("--width", type=int, default=1400, help="viewport width in CSS px (default 1400)")
     args = parser.parse_args(argv)
     ids = [i for i in args.ids.split(",") if i] or None
-    for path in save_screenshots(args.report, args.out, ids, args.dark, args.prefix):
+    for path in save_screenshots(args.report, args.out, ids, dark=args.dark, prefix=args.prefix, width=args.width):
         print(path)
 
 

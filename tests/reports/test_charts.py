@@ -7,9 +7,10 @@ import math
 import pytest
 
 from snnprof import estimate_energy
-from snnprof.reports import charts
+from snnprof.reports import charts, side_charts
 from snnprof.reports.build import build_report
 from snnprof.reports.model import NeuronLayer
+from snnprof.reports.side_charts import GroupRow, entry_class, grouped_chart
 from snnprof.reports.svg import CHAR_PX, Chart, Rect, Text, fit_label, nice_ticks
 from snnprof.run import Run
 from tests.reports.test_model import REPRO, hand_result
@@ -24,6 +25,7 @@ def report_of(*results, labels=None, profiles=("cmos45nm_fp32", "cmos45nm_fp32_m
 
 def all_charts(report) -> list[Chart]:
     out = [c for m in report.models for section in charts.model_charts(m).values() for c in section]
+    out += side_charts.term_charts(report) + side_charts.layer_charts(report)
     return out + ([c] if (c := charts.comparison_chart(report)) else [])
 
 
@@ -140,10 +142,39 @@ def _text_extent(mark: Text) -> tuple[float, float]:
     return start, start + width
 
 
+def test_grouped_bars_one_per_entry_proportional_with_dashes_and_unpriced_named():
+    rows = [GroupRow("a", (1.0, 3.0)), GroupRow("b", (None, 0.0), unpriced=("", "5 MACs"))]
+    chart = grouped_chart("g", "t", "d", rows, series=[(0, "A"), (3, "D")], fmt=lambda v: f"{v:g}", axis_title="x")
+    bars = [m for m in chart.marks if isinstance(m, Rect)]
+    assert [b.cls for b in bars] == ["e0", "v3", "v3"]  # entry 0 and entry 3; A has no row "b"
+    assert bars[1].w / bars[0].w == pytest.approx(3.0) and bars[2].w == 0
+    texts = {m.text: m for m in chart.marks if isinstance(m, Text)}
+    assert texts["—"].tip == "A, b: not in this entry"
+    assert "warn" in texts["no price: 5 MACs"].cls and texts["3"].x == pytest.approx(bars[1].x + bars[1].w + 4)
+    assert [(item.cls, item.label) for item in chart.legend] == [("e0", "A"), ("v3", "D")]
+    assert [entry_class(i) for i in (0, 1, 6, 7)] == ["e0", "v1", "v6", "v1"]
+
+
+def test_side_by_side_charts_of_a_comparison(snn_result, ann_result):
+    report = report_of(snn_result, ann_result, labels=["SNN", "ANN"])
+    terms = side_charts.term_charts(report)
+    assert [c.id for c in terms] == ["side-terms0", "side-terms1", "side-terms2", "side-terms3"]
+    cmos = terms[0]
+    mac = [m for m in cmos.marks if isinstance(m, Rect) and m.tip.endswith(", mac: 264 nJ")]
+    assert [m.cls for m in mac] == ["v1"]  # the ANN's 4.6 pJ x 57 344 MACs per sample
+    layers = side_charts.layer_charts(report)
+    assert [c.id for c in layers] == ["side-energy0", "side-energy1", "side-energy2", "side-energy3", "side-macs",
+                                      "side-sops", "side-rate"]
+    loihi = next(c for c in layers if c.id == "side-energy2")
+    unpriced = [m.text for m in loihi.marks if isinstance(m, Text) and "no price" in m.text]
+    assert unpriced == ["no price: 36.9 k dense-input MACs", "no price: 20.5 k dense-input MACs"]  # none on Loihi
+    assert side_charts.term_charts(report_of(snn_result)) == [] == side_charts.layer_charts(report_of(snn_result))
+
+
 def test_every_mark_lies_inside_its_chart(snn_result, ann_result):
     report = report_of(snn_result, ann_result, hand_result(), labels=["SNN", "ANN", "hand"])
     drawn = all_charts(report)
-    assert len(drawn) >= 15
+    assert len(drawn) >= 25
     for chart in drawn:
         for m in chart.marks:
             if isinstance(m, Rect):

@@ -46,7 +46,9 @@ def test_contents_of_a_comparison(comparison_html, snn_result):
     assert "m1-rate-s" not in page  # the ANN has no firing rates
     assert page.count('<tr data-cat="') == len(snn_result.layers) + 4  # ANN: conv, relu, flatten, linear
     assert "<title>SNN vs ANN: comparison · snnprof report</title>" in page
-    assert "SNN / ANN energy ratio" in page and "Ratios against SNN" in page
+    assert "Which costs less" in page and "Ratios against SNN" in page
+    for section in ("verdict", "explain", "side-terms-s", "side-layers-s"):
+        assert f'id="{section}"' in page, section
     assert "2025-01-02 03:04:05 UTC" in page and torch.__version__ in page
     assert "snnprof report a.toml b.toml --out r.html" in page
     assert str(escape(CONFIG_TEXT)) in page  # verbatim, escaped

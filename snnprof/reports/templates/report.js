@@ -33,26 +33,36 @@
     });
   }
 
+  // "Other" rows (elementwise, reshape ...) stay folded unless shown, asked for by kind, or searched for.
+  // Without this script every row and column shows.
   function setUpFilter(controls) {
     var table = document.getElementById(controls.getAttribute("data-table"));
     if (!table) { return; }
     var text = controls.querySelector(".f-text");
     var category = controls.querySelector(".f-cat");
+    var other = controls.querySelector(".f-other");
+    var columns = controls.querySelector(".f-cols");
     var count = controls.querySelector(".f-count");
     function apply() {
       var needle = text.value.trim().toLowerCase();
       var kind = category.value;
-      var rows = table.tBodies[0].rows, shown = 0;
+      var unfold = (other && other.checked) || kind === "other" || needle !== "";
+      var rows = table.tBodies[0].rows, shown = 0, folded = 0;
       Array.prototype.forEach.call(rows, function (row) {
-        var ok = (!needle || row.getAttribute("data-text").indexOf(needle) !== -1) &&
-                 (!kind || row.getAttribute("data-cat") === kind);
-        row.hidden = !ok;
-        if (ok) { shown += 1; }
+        var cat = row.getAttribute("data-cat");
+        var ok = (!needle || row.getAttribute("data-text").indexOf(needle) !== -1) && (!kind || cat === kind);
+        var fold = ok && cat === "other" && !unfold;
+        row.hidden = !ok || fold;
+        if (fold) { folded += 1; } else if (ok) { shown += 1; }
       });
-      count.textContent = "showing " + shown + " of " + rows.length + " layers";
+      count.textContent = "showing " + shown + " of " + rows.length + " layers" +
+        (folded ? " (" + folded + " other layers folded)" : "");
+      table.classList.toggle("compact", !columns.checked);
     }
     text.addEventListener("input", apply);
     category.addEventListener("change", apply);
+    if (other) { other.addEventListener("change", apply); }
+    columns.addEventListener("change", apply);
     controls.hidden = false;
     apply();
   }

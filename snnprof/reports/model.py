@@ -317,7 +317,7 @@ def energy_summary(profile: str, energy: EnergyResult, batch_size: int) -> Energ
         warnings=tuple(energy.warnings),
         unpriced={kind: count / batch for kind, count in energy.unpriced.items() if count},
         coverage=float(energy.coverage),
-        unpriced_ops=_unpriced_ops(energy, batch),
+        unpriced_ops=_unpriced_text(energy, batch),
         host_profile=energy.host_profile,
     )
 
@@ -325,7 +325,7 @@ def energy_summary(profile: str, energy: EnergyResult, batch_size: int) -> Energ
 _OP_WORDS: dict[str, str] = {"mac": "MACs", "ac": "SOPs", "neuron_update": "neuron updates", "spike": "spikes"}
 
 
-def _unpriced_ops(energy: EnergyResult, batch: int) -> str:
+def _unpriced_text(energy: EnergyResult, batch: int) -> str:
     """``"27.2 G MACs · 1.2 M neuron updates"`` per sample (operations only; bytes are in the warnings)."""
     return " · ".join(f"{format_count(energy.unpriced[k] / batch)} {w}" for k, w in _OP_WORDS.items()
                       if energy.unpriced.get(k))

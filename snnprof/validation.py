@@ -46,6 +46,7 @@ _TYPE_NAMES: dict[type, str] = {
     bool: "a boolean (true/false)",
     dict: "a table",
     list: "an array",
+    tuple: "an array",
 }
 _MAX_SHOWN = 60
 

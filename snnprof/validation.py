@@ -102,10 +102,15 @@ _EXPECTED: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
-def _expected(error: Mapping[str, Any]) -> str:
-    """The ``expected ...`` phrase of one pydantic error (without the word ``expected``)."""
+def _expected(error: Mapping[str, Any], integer_field: bool = True) -> str:
+    """The ``expected ...`` phrase of one pydantic error (without the word ``expected``).
+
+    Args:
+        error: one pydantic error.
+        integer_field: the field holds integers (``> 0`` reads "a positive integer"; else "a number > 0").
+    """
     kind, ctx = error["type"], error.get("ctx") or {}
-    if kind == "greater_than" and ctx.get("gt") == 0 and isinstance(error.get("input"), int):
+    if kind == "greater_than" and ctx.get("gt") == 0 and isinstance(error.get("input"), int) and integer_field:
         return "a positive integer"
     if kind in ("value_error", "assertion_error"):
         raw = ctx.get("error")
@@ -123,6 +128,20 @@ def _sub_model(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def _is_float_field(model: type[BaseModel], loc: Sequence[str | int]) -> bool:
+    """Whether the field at ``loc`` is annotated ``float`` (so ``0`` given there is a number, not an integer)."""
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if current is None or not isinstance(part, str) or part not in current.model_fields:
+            return False
+        current = _sub_model(current.model_fields[part].annotation)
+    last = loc[-1] if loc else None
+    if current is None or not isinstance(last, str) or last not in current.model_fields:
+        return False
+    info = current.model_fields[last]
+    return info.annotation is float or float in get_args(info.annotation)
 
 
 def _allowed_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
@@ -165,7 +184,7 @@ def first_error(model: type[BaseModel], err: ValidationError, prefix: str = "") 
         return key, f"unknown {what}; allowed: {', '.join(allowed)}" if allowed else f"unknown {what}"
     if error["type"] == "missing":
         return key, "required key missing"
-    expected = _expected(error)
+    expected = _expected(error, integer_field=not _is_float_field(model, loc))
     if error["type"] in ("value_error", "assertion_error"):
         return key, expected if expected.startswith("expected") else f"expected {expected}"
     return key, f"expected {expected}, got {describe(error.get('input'))}"

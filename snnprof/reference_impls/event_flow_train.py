@@ -249,6 +249,7 @@ class EventFlowTrainer:
         self.model.eval()
         sums = {"aee": 0.0, "aee_zero_flow": 0.0, "outliers": 0.0}
         count = 0
+        self.model.clear_states()  # the seed evaluates a freshly loaded model (from rest)
         with torch.no_grad():
             for source in self.eval_sources:
                 reader = PassReader(source, s.eval_mode, s.eval_window, encoding=self.model.encoding,

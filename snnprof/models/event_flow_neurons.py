@@ -278,10 +278,7 @@ class ForkLeakyLIF(LeakyLIF):
         v = state[0]
         reset = (v - thresh > 0).to(v.dtype).detach()
         beta = self.beta.clamp(0, 1)
-        if self.hard_reset:
-            mem = beta * (1 - reset) * v + current
-        else:
-            mem = beta * v + current - reset * thresh
+        mem = beta * (1 - reset) * v + current if self.hard_reset else beta * v + current - reset * thresh
         z_out = spike_fn(mem - thresh, self.act_width)
         v_out = mem - (z_out - reset) * (mem if self.hard_reset else thresh)
         return z_out, torch.stack([v_out.detach(), z_out])

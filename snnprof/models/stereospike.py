@@ -181,8 +181,11 @@ def _if_node(v_threshold: float, v_reset: float, sg: str, detach_reset: bool = T
 
 
 def _node(kind: str, v_threshold: float, v_reset: float, sg: str, tau: float) -> nn.Module:
-    """A single-step spiking neuron: ``if`` (IF, surrogate ``sg``), ``lif`` (LIF ``tau``, surrogate ``sg``) or
-    ``plif`` (PLIF ``init_tau = tau``, sigmoid surrogate: the seed never passes one to its PLIF nodes)."""
+    """A single-step spiking neuron of kind ``if``, ``lif`` or ``plif``.
+
+    ``if``: IF with surrogate ``sg``; ``lif``: LIF ``tau`` with surrogate ``sg``; ``plif``: PLIF ``init_tau = tau``
+    with the sigmoid surrogate (the seed never passes one to its PLIF nodes).
+    """
     if kind == "if":
         return _if_node(v_threshold, v_reset, sg)
     common = {"v_threshold": float(v_threshold), "v_reset": float(v_reset), "detach_reset": True, "step_mode": "s"}
@@ -338,9 +341,11 @@ class _StereoBase(nn.Module):
 
 
 class StereoSpike(_StereoBase):
-    """The StereoSpike SNN (stateless T = 1, no bias, no BatchNorm): the seed's binocular ``StereoSpike``
-    (IF neurons) or its monocular ``fromZero_feedforward_multiscale_tempo_monocular_SpikeFlowNetLike``
-    (``neuron_kind = "lif"``, ``sew_neuron = "plif"``, ``tau = 10``; ``"plif"`` for its ``use_plif``).
+    """The StereoSpike SNN (stateless T = 1, no bias, no BatchNorm).
+
+    The seed's binocular ``StereoSpike`` (IF neurons) or its monocular
+    ``fromZero_feedforward_multiscale_tempo_monocular_SpikeFlowNetLike`` (``neuron_kind = "lif"``,
+    ``sew_neuron = "plif"``, ``tau = 10``; ``"plif"`` for its ``use_plif``).
 
     Args:
         in_channels: 4 (binocular: left ON/OFF, right ON/OFF) or 2 (monocular, left only).

@@ -11,7 +11,8 @@ inverse-transform sampled into ``fine_samples + 1`` depths, and the zoo model re
   giving the normals of the predicted-normal loss.
 
 ``loss = MSE + proposal_weight * ProposalLoss + normal_weight * normal_loss + backface_weight *
-backface_loss`` (the last two Ref-NeRF only; seed weights 1, 4e-4, 0.1). One Adam (0.9, 0.999) over
+backface_loss`` (the last two Ref-NeRF only; seed weights 1, 4e-4, 0.1); Ref-NeRF steps also report
+``normal_misalignment`` (the normal loss per unit weight, a diagnostic). One Adam (0.9, 0.999) over
 both networks, ``lr = 1.5e-4 * batch_rays / 512`` unless ``lr`` is set, the seed's ``DecayLrScheduler``
 (linear warm-up from ``min_ratio * lr`` over ``warmup_steps``, then ``lr * max(0.1 ** ((t - warmup) /
 lr_decay_steps), min_ratio)``); gradient clipping off (the seed's default). ``proposal = false`` trains
@@ -46,6 +47,7 @@ from snnprof.reference_impls.nerf_proposal import (
     max_blur,
     merge_depths,
     normal_loss,
+    normal_misalignment,
     proposal_loss,
     proposal_weights,
     stratified_depths,
@@ -96,6 +98,7 @@ class NeRFTrainer(NeRFLoop):
         super().__init__(model, cfg, device)
         s = self.s
         self.ref = isinstance(model, RefNeRFMLP)
+        self._misalignment = 0.0
         self.proposal: ProposalMLP | None = None
         nets: list[nn.Module] = [model]
         if s.proposal:
@@ -146,8 +149,10 @@ class NeRFTrainer(NeRFLoop):
             rgb, raw, normal = self.model.field(pts, dirs)
             color, _, weights = self.model.composite(rgb, F.softplus(raw + 0.5), z, d)
             if torch.is_grad_enabled():
-                terms["normal"] = normal_loss(weights, density_normals(raw, pts), normal)
+                n_density = density_normals(raw, pts)
+                terms["normal"] = normal_loss(weights, n_density, normal)
                 terms["backface"] = backface_loss(weights, normal, dirs)
+                self._misalignment = float(normal_misalignment(weights.detach(), n_density, normal.detach()))
         else:
             color, _, weights = self.model.render_at(o, d, v, z_f[..., :-1])
         terms["proposal"] = proposal_loss(interval_bounds(w_prop, idx), weights.detach())
@@ -187,6 +192,8 @@ class NeRFTrainer(NeRFLoop):
         self.optimizer.step()
         out = {"loss": float(loss.detach()), "mse": float(mse.detach()), "psnr": mse_to_psnr(float(mse.detach())),
                "lr": self.lr_at(step)}
+        if self.ref and self.proposal is not None:
+            out["normal_misalignment"] = self._misalignment
         return out | {f"{k}_loss": float(v.detach()) for k, v in terms.items()}
 
     def state_dict(self) -> dict[str, Any]:

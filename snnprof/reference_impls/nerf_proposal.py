@@ -31,6 +31,7 @@ __all__ = [
     "max_blur",
     "merge_depths",
     "normal_loss",
+    "normal_misalignment",
     "proposal_loss",
     "proposal_weights",
     "stratified_depths",
@@ -42,8 +43,9 @@ BLUR_ALPHA = 0.01
 
 def stratified_depths(rays: int, samples: int, near: float, far: float, *, generator: torch.Generator | None = None,
                       device: torch.device | str = "cpu", jitter: bool = True) -> torch.Tensor:
-    """The seed's ``validSampler`` depths ``[R, P]``: ``linspace(near, far - res, P) + U(0, res)``, res = (far - near) / P.
+    """The seed's ``validSampler`` depths ``[R, P]``: ``linspace(near, far - res, P) + U(0, res)``.
 
+    ``res = (far - near) / P``.
     ``jitter = False`` puts every sample at its bin centre (deterministic evaluation).
     """
     res = (far - near) / samples
@@ -141,6 +143,16 @@ def density_normals(raw_density: torch.Tensor, pts: torch.Tensor) -> torch.Tenso
 def normal_loss(weights: torch.Tensor, density_normal: torch.Tensor, pred_normal: torch.Tensor) -> torch.Tensor:
     """``WeightedNormalLoss(size_average=True)``: ``mean w (1 - n_density . n_pred)``."""
     return (weights * (1.0 - (density_normal * pred_normal).sum(-1))).mean()
+
+
+def normal_misalignment(weights: torch.Tensor, density_normal: torch.Tensor, pred_normal: torch.Tensor) -> torch.Tensor:
+    """``sum w (1 - n_density . n_pred) / sum w``: the normal loss per unit weight (a diagnostic, not a loss).
+
+    The normal loss also grows with the weights themselves (opacity forming during training); this ratio
+    isolates how well the predicted normals follow the density gradient (0 = aligned, 2 = opposite).
+    """
+    misaligned = (weights * (1.0 - (density_normal * pred_normal).sum(-1))).sum()
+    return misaligned / weights.sum().clamp(min=1e-12)
 
 
 def backface_loss(weights: torch.Tensor, pred_normal: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:

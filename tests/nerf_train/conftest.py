@@ -74,15 +74,16 @@ TINY: dict[str, tuple[str, str]] = {
     "tensorf_ann": ('grid_size = 10, init = "tensorf"', "alpha_mask_updates = [2, 4]"),
     "spikingnerf_d_pg": ('layout = "tcp", num_voxels = 3375, init = "dvgo"', _COARSE + "\npg_scale = [1, 2]"),
     "nerf_mlp": ("hidden = 16, samples = 8", 'weight_init = "torch"\nwarmup_steps = 2\n' + _SAMPLES),
-    "refnerf": ("hidden = 16, bottle_neck_dim = 8, samples = 8", 'weight_init = "torch"\nwarmup_steps = 2\n' + _SAMPLES),
+    "refnerf": ("hidden = 16, bottle_neck_dim = 8, samples = 8",
+                'weight_init = "torch"\nwarmup_steps = 2\n' + _SAMPLES),
 }
 
 
 def tiny_config(tmp_path: Path, key: str, name: str = "tiny.toml", **kw: Any) -> Path:
     """Write a tiny training config for ``key`` (a :data:`TINY` entry); ``kw`` overrides template fields."""
     model_kwargs, extra = TINY[key]
-    values: dict[str, Any] = {"model": key.removesuffix("_tp").removesuffix("_pg"), "kwargs": model_kwargs, "source": "synthetic",
-                              "seed": 0, "input_extra": "", "epochs": 2, "spe": 2,
+    values: dict[str, Any] = {"model": key.removesuffix("_tp").removesuffix("_pg"), "kwargs": model_kwargs,
+                              "source": "synthetic", "seed": 0, "input_extra": "", "epochs": 2, "spe": 2,
                               "render_dir": (tmp_path / "renders").as_posix(), "extra": extra} | kw
     path = tmp_path / name
     path.write_text(TINY_TRAIN.format(**values), encoding="utf-8")

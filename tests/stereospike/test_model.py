@@ -180,12 +180,12 @@ def test_monocular_lif_needs_ten_times_the_current() -> None:
     x = make_inputs(lif, 1, 1, 0) * 3
     current = torch.nn.functional.conv2d(x[:, 0], lif.bottom[0].weight, padding=2)
     for model, scale in ((lif, 10.0), (if_net, 1.0)):
-        spikes: list[torch.Tensor] = []
-        handle = model.bottom.register_forward_hook(lambda m, a, o: spikes.append(o))
+        seen: dict[str, torch.Tensor] = {}
+        handle = model.bottom.register_forward_hook(lambda m, a, o, seen=seen: seen.__setitem__("out", o))
         with torch.no_grad():
             run(model, x, 1)
         handle.remove()
-        torch.testing.assert_close(spikes[0], (current / scale >= 1.0).float())
+        torch.testing.assert_close(seen["out"], (current / scale >= 1.0).float())
 
 
 def _head_outputs(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

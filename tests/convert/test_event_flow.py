@@ -128,10 +128,10 @@ def test_unets_and_ann_firenet_map_every_key(tmp_path: Path, name: str, prefix: 
     ours = create_model(name, base_channels=4)
     upstream = {}
     for key, value in ours.state_dict().items():
-        name = key.replace(".neuron.", ".").replace(".conv.conv2d.", ".conv2d.")
-        upstream[prefix + name] = torch.randn(value.shape)
-        if name.endswith(".thresh"):
-            upstream[prefix + name.replace(".thresh", ".act_width")] = torch.tensor(10.0)
+        theirs = key.replace(".neuron.", ".").replace(".conv.conv2d.", ".conv2d.")
+        upstream[prefix + theirs] = torch.randn(value.shape)
+        if theirs.endswith(".thresh"):
+            upstream[prefix + theirs.replace(".thresh", ".act_width")] = torch.tensor(10.0)
     converted = convert_checkpoint("event_flow", save(tmp_path / "u.pth", upstream))
     assert converted.model == name and converted.kwargs["base_channels"] == 4
     model = create_model(name, **converted.kwargs)

@@ -1,8 +1,8 @@
 """StereoSpike: a stateless spiking U-Net for event-based stereo depth (Rançon et al., 2021).
 
 Re-implementation of ``network/SNN_models.py StereoSpike`` (``urancon/StereoSpike`` @ 6254fec, see
-``docs/seed_models.md`` section 3.1) with SpikingJelly's ``activation_based`` IF neurons, and of its
-analog twin ``network/ANN_models.py StereoSpike_equivalentANN``. Module names and ``nn.Sequential``
+``docs/seed_models.md`` section 3.1) with SpikingJelly's ``activation_based`` IF neurons (its analog twin
+is in :mod:`snnprof.models.stereospike_ann`). Module names and ``nn.Sequential``
 indices follow the seed, so its ``state_dict`` keys (``bottom.0.weight``, ``deconv4.0.up.1.weight``,
 ``predict_depth1.0.up.1.bias`` ...) load unchanged.
 
@@ -42,21 +42,17 @@ from torch import nn
 from snnprof.models.registry import register_model
 
 __all__ = [
-    "ANN_ACTIVATIONS",
     "MVSEC_SIZE",
     "MultiplyBy",
     "NEURONS",
     "NNConvUpsampling",
-    "ResBlock",
     "SEWResBlock",
     "SkipAdd",
     "StereoSpike",
-    "StereoSpikeANN",
     "encoder_sizes",
     "make_inputs",
     "run",
     "stereospike",
-    "stereospike_ann",
 ]
 
 logger = logging.getLogger(__name__)
@@ -65,8 +61,6 @@ logger = logging.getLogger(__name__)
 MVSEC_SIZE: tuple[int, int] = (260, 346)
 #: Channels of bottom, conv1, conv2, conv3, conv4.
 CHANNELS: tuple[int, ...] = (32, 64, 128, 256, 512)
-#: Activation choices of the equivalent ANN (paper Table 4).
-ANN_ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "leakyrelu")
 _SURROGATES = {"atan": surrogate.ATan, "sigmoid": surrogate.Sigmoid}
 _CONNECT = ("ADD", "AND", "IAND")
 _PAPER = (
@@ -250,29 +244,6 @@ class SEWResBlock(nn.Module):
         return x * (1.0 - out)
 
 
-class ResBlock(nn.Module):
-    """Analog residual block of the equivalent ANN: ``[conv, act, BN] x 2 + identity``.
-
-    Args:
-        channels: channels in and out.
-        activation: a factory of the activation module.
-        bias: conv bias.
-    """
-
-    def __init__(self, channels: int, activation: type[nn.Module] | Any, bias: bool = True) -> None:
-        super().__init__()
-        self.conv1 = self._unit(channels, activation, bias)
-        self.conv2 = self._unit(channels, activation, bias)
-
-    @staticmethod
-    def _unit(channels: int, activation: Any, bias: bool) -> nn.Sequential:
-        return nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1, bias=bias), activation(), nn.BatchNorm2d(channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``conv2(conv1(x)) + x``."""
-        return self.conv2(self.conv1(x)) + x
-
-
 class _StereoBase(nn.Module):
     """Shared shape bookkeeping and the U-Net forward of both variants."""
 
@@ -424,74 +395,6 @@ class StereoSpike(_StereoBase):
         return self.Ineurons.v
 
 
-_ACTIVATION_FACTORIES: dict[str, Any] = {
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "leakyrelu": lambda: nn.LeakyReLU(0.1),
-}
-
-
-class StereoSpikeANN(_StereoBase):
-    """StereoSpike's equivalent ANN: same topology, conv bias, activation then BatchNorm per conv.
-
-    The four heads are summed like the SNN's I-neurons (``depth1 = p4 + p3 + p2 + p1``), with plain
-    additions instead of a non-firing neuron layer.
-
-    Args:
-        in_channels: 4 (binocular) or 2 (monocular).
-        input_size: ``(H, W)``, pixels.
-        activation: ``sigmoid`` (the seed's default and ``test.py``), ``tanh`` or ``leakyrelu`` (slope 0.1),
-            the three of the paper's Table 4.
-        upsampling: ``nearest`` (the seed's ``NNConvUpsampling``) or ``bilinear`` (its unused
-            ``BilinConvUpsampling``, ``align_corners=True``).
-        bias: bias of the encoder and bottleneck convs (the heads always have one).
-        deconv_bias: bias of the decoder convs (the seed's ``NNConvUpsampling`` has none).
-    """
-
-    def __init__(
-        self,
-        in_channels: int = 4,
-        input_size: Sequence[int] = MVSEC_SIZE,
-        *,
-        activation: str = "sigmoid",
-        upsampling: str = "nearest",
-        bias: bool = True,
-        deconv_bias: bool = False,
-    ) -> None:
-        super().__init__()
-        sizes = encoder_sizes(*self._check_sizes(in_channels, input_size))
-        if activation not in _ACTIVATION_FACTORIES:
-            raise ValueError(f"activation must be one of {ANN_ACTIVATIONS}, got {activation!r}")
-        act, c = _ACTIVATION_FACTORIES[activation], CHANNELS
-        self.activation = activation
-
-        def block(conv: nn.Module, channels: int) -> nn.Sequential:
-            return nn.Sequential(conv, act(), nn.BatchNorm2d(channels))
-
-        self.bottom = block(nn.Conv2d(self.in_channels, c[0], 5, 1, 2, bias=bias), c[0])
-        for i in range(1, 5):
-            setattr(self, f"conv{i}", block(nn.Conv2d(c[i - 1], c[i], 5, 2, 2, bias=bias), c[i]))
-        self.bottleneck = nn.Sequential(ResBlock(c[4], act, bias), ResBlock(c[4], act, bias))
-        for i in range(4, 0, -1):
-            up = NNConvUpsampling(c[i], c[i - 1], 5, sizes[i - 1], bias=deconv_bias, mode=upsampling)
-            setattr(self, f"deconv{i}", block(up, c[i - 1]))
-            setattr(self, f"add{i}", SkipAdd())
-            head = NNConvUpsampling(c[i - 1], 1, 3, sizes[0], bias=True, mode=upsampling)
-            setattr(self, f"predict_depth{i}", nn.Sequential(head))
-        self._depth: torch.Tensor | None = None
-
-    def _readout(self, level: int, skip: torch.Tensor) -> torch.Tensor:
-        """Add head ``level`` to the running depth sum (reset at level 4)."""
-        pred = getattr(self, f"predict_depth{level}")(skip)
-        if level == 4:
-            depth = pred + self.depth_prior if self.depth_prior != 0.0 else pred
-        else:
-            assert self._depth is not None
-            depth = self._depth + pred
-        self._depth = depth if level > 1 else None
-        return depth
-
-
 def make_inputs(
     model: nn.Module,
     batch_size: int,
@@ -609,41 +512,4 @@ def stereospike(
         neuron_kind=neuron_kind,
         sew_neuron=sew_neuron,
         tau=tau,
-    )
-
-
-@register_model(
-    "stereospike_ann",
-    make_inputs=make_inputs,
-    run=run,
-    step_mode="ann",
-    description="StereoSpike's equivalent ANN (conv+bias, Sigmoid, BatchNorm, NN upsampling), MVSEC 260x346",
-    paper=_PAPER,
-    defaults={"batch_size": 1, "time_steps": 1},
-)
-def stereospike_ann(
-    monocular: bool = False,
-    height: int = MVSEC_SIZE[0],
-    width: int = MVSEC_SIZE[1],
-    *,
-    activation: str = "sigmoid",
-    upsampling: str = "nearest",
-    deconv_bias: bool = False,
-) -> StereoSpikeANN:
-    """Build StereoSpike's equivalent ANN (``StereoSpike_equivalentANN``).
-
-    Args:
-        monocular: 2 input channels (left ON/OFF) instead of 4.
-        height: input H, pixels.
-        width: input W, pixels.
-        activation: ``sigmoid`` (seed), ``tanh`` or ``leakyrelu``.
-        upsampling: ``nearest`` (seed) or ``bilinear``.
-        deconv_bias: decoder conv biases (seed: none).
-    """
-    return StereoSpikeANN(
-        in_channels=2 if monocular else 4,
-        input_size=_size(height, width),
-        activation=activation,
-        upsampling=upsampling,
-        deconv_bias=deconv_bias,
     )

@@ -11,7 +11,8 @@ from torch import nn
 
 from snnprof.config import load_config
 from snnprof.models import create_model, get_entry, list_models
-from snnprof.models.stereospike import StereoSpike, StereoSpikeANN, encoder_sizes, make_inputs, run
+from snnprof.models.stereospike import StereoSpike, encoder_sizes, make_inputs, run
+from snnprof.models.stereospike_ann import StereoSpikeANN
 from snnprof.runner import run_count
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

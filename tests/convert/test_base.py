@@ -30,7 +30,7 @@ def test_every_seed_model_has_a_converter() -> None:
         assert {MODEL_SEEDS[m] for m in conv.models} == {seed} and "@" in conv.upstream
 
 
-@pytest.mark.parametrize("seed", sorted(SEEDS))
+@pytest.mark.parametrize("seed", sorted(CONVERTERS))
 def test_every_converter_refuses_an_unknown_layout(tmp_path: Path, seed: str) -> None:
     path = save(tmp_path / "x.pt", {"weird.weight": torch.zeros(2, 2)})
     with pytest.raises(UpstreamCheckpointError) as err:

@@ -22,7 +22,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from snnprof.convert import UpstreamCheckpointError, convert_checkpoint, load_upstream
+from snnprof.convert import CONVERTERS, UpstreamCheckpointError, convert_checkpoint, load_upstream
 from snnprof.models import create_model
 
 from .conftest import randn, save
@@ -120,24 +120,28 @@ def test_fireflownet_short_plif_and_subtract_reset_kwargs(tmp_path: Path) -> Non
     create_model("plif_firenet", **converted.kwargs).load_state_dict(converted.state, strict=True)
 
 
-@pytest.mark.parametrize(("name", "prefix"), [("spiking_rec_evflownet", "multires_unetrec."),
-                                              ("evflownet", "multires_unet."), ("firenet", "")])
-def test_unets_and_ann_firenet_map_every_key(tmp_path: Path, name: str, prefix: str) -> None:
-    """tudelft's key names: neuron parameters on the cell (``encoders.0.conv.leak``), ANN decoders ``decoders.i.
-    conv2d``, ``act_width`` buffers; the values land on the zoo keys unchanged."""
-    ours = create_model(name, base_channels=4)
-    upstream = {}
+_PREFIX = {"spiking_rec_evflownet": "multires_unetrec.", "evflownet": "multires_unet."}
+
+
+@pytest.mark.parametrize("name", CONVERTERS["event_flow"].models)
+def test_every_event_flow_model_maps_from_the_tudelft_layout(tmp_path: Path, name: str) -> None:
+    """tudelft's key names for every model of the registry: neuron parameters on the cell
+    (``G1.leak``, ``encoders.0.conv.leak_v``), ANN decoders ``decoders.i.conv2d``, ``act_width`` buffers,
+    the U-Net prefixes; the values land on the zoo keys unchanged and the model is recognised."""
+    kwargs = {"neuron": "tudelft"} if name.startswith("lif_") else {}
+    ours = create_model(name, base_channels=4, **kwargs)
+    prefix, upstream = _PREFIX.get(name, ""), {}
     for key, value in ours.state_dict().items():
         theirs = key.replace(".neuron.", ".").replace(".conv.conv2d.", ".conv2d.")
         upstream[prefix + theirs] = torch.randn(value.shape)
-        if theirs.endswith(".thresh"):
-            upstream[prefix + theirs.replace(".thresh", ".act_width")] = torch.tensor(10.0)
+        if theirs.endswith((".thresh", ".t0")):
+            upstream[prefix + theirs.rsplit(".", 1)[0] + ".act_width"] = torch.tensor(10.0)
     converted = convert_checkpoint("event_flow", save(tmp_path / "u.pth", upstream))
     assert converted.model == name and converted.kwargs["base_channels"] == 4
     model = create_model(name, **converted.kwargs)
     model.load_state_dict(load_upstream(name, tmp_path / "u.pth", converted.kwargs), strict=True)
-    first = next(k for k in upstream if "weight" in k)
-    assert any(torch.equal(v, upstream[first]) for v in model.state_dict().values())
+    for theirs, key in zip([k for k in upstream if not k.endswith("act_width")], ours.state_dict(), strict=True):
+        assert torch.equal(model.state_dict()[key], upstream[theirs]), (theirs, key)
 
 
 def test_mlflow_pickled_model_is_refused_with_instructions(tmp_path: Path) -> None:

@@ -102,6 +102,22 @@ def test_spikingnerf_d_tar_gives_the_seed_mlp_and_cache(tmp_path: Path) -> None:
     torch.testing.assert_close(ours, lif_mlp(weights, tempo)[t, b], rtol=1e-5, atol=1e-5)
 
 
+def test_dvgo_ann_tar_keeps_the_relu_mlp_keys(tmp_path: Path) -> None:
+    """``lib/dvgo.py``'s ``rgbnet`` is ``Sequential(Linear, ReLU, Sequential(Linear, ReLU), Linear)``: unchanged."""
+    gen = torch.Generator().manual_seed(4)
+    kwargs, state = upstream_d(gen)
+    state = {k: v for k, v in state.items() if not k.startswith("rgbnet")}
+    for name, shape in (("rgbnet.0", (128, 39)), ("rgbnet.2.0", (128, 128)), ("rgbnet.3", (3, 128))):
+        state[f"{name}.weight"], state[f"{name}.bias"] = randn(gen, *shape), randn(gen, shape[0])
+    ann_kwargs = {k: v for k, v in kwargs.items() if k not in ("condensing", "tempo_flip", "lif_type")}
+    path = save(tmp_path / "fine_last.tar", {"model_kwargs": ann_kwargs, "model_state_dict": state})
+    converted = convert_checkpoint("spikingnerf", path)
+    assert converted.model == "dvgo_ann" and "layout" not in converted.kwargs
+    model = create_model("dvgo_ann", **converted.kwargs)
+    model.load_state_dict(load_upstream("dvgo_ann", path, converted.kwargs), strict=True)
+    assert torch.equal(model.rgbnet[2][0].weight, state["rgbnet.2.0.weight"])
+
+
 def test_spikingnerf_d_misfit_names_the_kwargs(tmp_path: Path) -> None:
     kwargs, state = upstream_d(torch.Generator().manual_seed(1))
     path = save(tmp_path / "fine_last.tar", {"model_kwargs": kwargs, "model_state_dict": state})

@@ -47,6 +47,7 @@ _TYPE_NAMES: dict[type, str] = {
     bool: "a boolean (true/false)",
     dict: "a table",
     list: "an array",
+    tuple: "an array",
 }
 _MAX_SHOWN = 60
 
@@ -119,11 +120,16 @@ _EXPECTED: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
-def _expected(error: Mapping[str, Any]) -> str:
-    """The ``expected ...`` phrase of one pydantic error (without the word ``expected``)."""
+def _expected(error: Mapping[str, Any], integer_field: bool = True) -> str:
+    """The ``expected ...`` phrase of one pydantic error (without the word ``expected``).
+
+    Args:
+        error: one pydantic error.
+        integer_field: the field holds integers (``> 0`` reads "a positive integer"; else "a positive number").
+    """
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind == "greater_than" and ctx.get("gt") == 0:
-        return "a positive integer" if isinstance(error.get("input"), int) else "a positive number"
+        return "a positive integer" if isinstance(error.get("input"), int) and integer_field else "a positive number"
     if kind == "greater_than_equal" and ctx.get("ge") == 0:
         return "a non-negative number"
     if kind in ("value_error", "assertion_error"):
@@ -162,6 +168,17 @@ def _allowed_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
     return [info.alias or name for name, info in current.model_fields.items()]
 
 
+def _is_float_field(model: type[BaseModel], loc: Sequence[str | int]) -> bool:
+    """Whether the field at ``loc`` is annotated ``float`` (so ``0`` given there is a number, not an integer)."""
+    current = _holder(model, loc)
+    last = loc[-1] if loc else None
+    if current is None or not isinstance(last, str) or last not in current.model_fields:
+        return False
+    annotation = current.model_fields[last].annotation
+    return annotation is float or float in get_args(annotation) or any(
+        float in get_args(arg) for arg in get_args(annotation))
+
+
 def _is_table(model: type[BaseModel], loc: Sequence[str | int]) -> bool:
     """Whether the field at ``loc`` is itself a table (a nested model)."""
     current = _holder(model, loc)
@@ -198,7 +215,7 @@ def first_error(model: type[BaseModel], err: ValidationError, prefix: str = "") 
         return key, f"unknown {what}; allowed: {', '.join(allowed)}" if allowed else f"unknown {what}"
     if error["type"] == "missing":
         return key, "required key missing: expected a table" if _is_table(model, loc) else "required key missing"
-    expected = _expected(error)
+    expected = _expected(error, integer_field=not _is_float_field(model, loc))
     if error["type"] in ("value_error", "assertion_error"):
         return key, expected if expected.startswith("expected") else f"expected {expected}"
     return key, f"expected {expected}, got {describe(error.get('input'))}"

@@ -7,7 +7,7 @@ The graph computes exactly one forward pass of the network::
 
 where ``state_<layer>`` stacks the layer's membrane potential, its previous spikes and (PLIF, ALIF,
 XLIF) its trace or adaptive threshold. Feeding ``next_state_*`` back as ``state_*`` runs the
-network over a sequence; all-zero states start a sequence (``reset_states()``).
+network over a sequence; all-zero states start a sequence (``clear_states()``).
 
 The neuron updates are exported in standard ONNX operators (``Mul``, ``Add``, ``Sub``, ``Greater``,
 ``Cast``, ``Sigmoid``/``Clip`` folded into constants ...), so any ONNX runtime runs the graph; no
@@ -205,7 +205,7 @@ def export_onnx(
         os.replace(tmp, dest)
     finally:
         Path(tmp).unlink(missing_ok=True)
-        net.reset_states()
+        net.clear_states()
     shapes = {"events": list(events.shape), **{f"state_{n}": list(s.shape) for n, s in zip(names, states, strict=True)}}
     logger.debug("exported %s to %s", type(net).__name__, dest)
     return OnnxExport(dest, names, shapes, tuple(outputs), version, ops)
@@ -239,7 +239,7 @@ def verify_onnx(model: nn.Module, path: str | os.PathLike[str], inputs: torch.Te
     net = check_exportable(model).eval()
     steps, batch, _, height, width = inputs.shape
     onnx_out = run_onnx(path, inputs, initial_states(net, batch, height, width))
-    net.reset_states()
+    net.clear_states()
     mismatches = spikes = 0
     mem_diff = flow_diff = 0.0
     with torch.no_grad():
@@ -251,5 +251,5 @@ def verify_onnx(model: nn.Module, path: str | os.PathLike[str], inputs: torch.Te
                 mismatches += int((state[1].cpu() != ref[1]).sum())
                 spikes += int(state[1].count_nonzero())
                 mem_diff = max(mem_diff, float((state[0].cpu() - ref[0]).abs().max()))
-    net.reset_states()
+    net.clear_states()
     return VerifyReport(steps, mismatches, spikes, mem_diff, flow_diff)

@@ -18,10 +18,12 @@ name                        network                                             
 ==========================  ==========================================================  =========================
 
 ``lif_*`` models take ``neuron = "snntorch"`` (default: the seed fork's code, snnTorch ``Leaky``:
-``m = beta v + I``, ``beta ~ U(0, 1)``, ``thresh ~ U(0, 0.8)``; what its ONNX LIF op computes) or
-``neuron = "tudelft"`` (the NeurIPS paper / tudelft code: ``v = l v (1 - z) + (1 - l) I`` with
-``l = sigmoid(N(-4, 0.1))``, ``thresh ~ N(0.8, 0.1)``). Both have learnable per-channel leak and
-threshold. ``neuron_kwargs`` overrides a neuron's constructor arguments.
+``m = beta v + I``, ``beta ~ U(0, 1)``, ``thresh ~ U(0, 0.8)``, the membrane detached after every pass
+and kept by ``reset_states()``, as the fork trains), ``neuron = "snntorch_bptt"`` (the same update, BPTT
+through the membrane, ``reset_states()`` zeroing it) or ``neuron = "tudelft"`` (the NeurIPS paper /
+tudelft code: ``v = l v (1 - z) + (1 - l) I`` with ``l = sigmoid(N(-4, 0.1))``, ``thresh ~ N(0.8, 0.1)``).
+All have learnable per-channel leak and threshold. ``neuron_kwargs`` overrides a neuron's constructor
+arguments.
 
 Every model is called once per event window (``step_mode = "single"``; the stateless ``evflownet``
 is registered as ``"ann"``), recurrent state carried across calls (``reset_states()`` at a sequence
@@ -63,8 +65,10 @@ __all__ = [
     "xlif_firenet",
 ]
 
-#: ``neuron`` argument of the ``lif_*`` models -> neuron type name in ``NEURON_TYPES``.
-LIF_FORMULATIONS: dict[str, str] = {"snntorch": "leaky", "tudelft": "lif"}
+#: ``neuron`` argument of the ``lif_*`` models -> neuron type name in ``NEURON_TYPES``: the fork's snnTorch
+#: ``Leaky`` as it trains (membrane detached every pass, kept by ``reset_states()``), the same update with
+#: BPTT through the membrane and a zeroing ``reset_states()``, and the tudelft/paper LIF.
+LIF_FORMULATIONS: dict[str, str] = {"snntorch": "leaky_fork", "snntorch_bptt": "leaky", "tudelft": "lif"}
 
 #: The seed's ``train_SNN.yml`` neuron settings for the tudelft LIF (threshold spread 0.1).
 _TUDELFT_LIF = {"leak": (-4.0, 0.1), "thresh": (0.8, 0.1)}
@@ -147,7 +151,7 @@ def make_inputs(
 
 
 def run(model: nn.Module, inputs: torch.Tensor, time_steps: int) -> list[torch.Tensor]:
-    """The seed's evaluation loop over one sequence: ``reset_states()``, then one forward per window.
+    """The seed's evaluation loop over one sequence from rest: ``clear_states()``, then one forward per window.
 
     Args:
         model: an event_flow network.
@@ -160,7 +164,7 @@ def run(model: nn.Module, inputs: torch.Tensor, time_steps: int) -> list[torch.T
     if inputs.dim() != 5 or inputs.shape[0] != time_steps:
         raise ValueError(f"expected inputs [T={time_steps}, B, C, H, W], got {tuple(inputs.shape)}")
     if isinstance(model, RecurrentFlowNet):
-        model.reset_states()
+        model.clear_states()  # every count starts from rest (the fork would carry the last membrane over)
     out: dict[str, Any] = {}
     for t in range(time_steps):
         out = model(inputs[t])
@@ -196,7 +200,7 @@ def lif_firenet(
         kernel_size: hidden conv kernel.
         num_bins: input channels.
         encoding: ``"cnt"`` or ``"voxel"``.
-        neuron: ``"snntorch"`` (seed fork, default) or ``"tudelft"`` (paper).
+        neuron: ``"snntorch"`` (seed fork as it trains, default), ``"snntorch_bptt"`` or ``"tudelft"`` (paper).
         neuron_kwargs: neuron constructor overrides.
         pred_w_scale: prediction conv initialised ``U(-s, s)`` with zero bias (seed: 0.01).
     """
@@ -220,11 +224,16 @@ def lif_fireflownet(
     *,
     base_channels: int = 32, kernel_size: int = 3, num_bins: int = 2, encoding: str = "cnt",
     neuron: str = "snntorch", neuron_kwargs: Mapping[str, Any] | None = None, short: bool = False,
+    pred_w_scale: float | None = 0.01,
 ) -> FireNetFamily:
-    """Build LIF-FireFlowNet (seed: default PyTorch init of the prediction conv); ``short`` drops R1b/R2b."""
+    """Build LIF-FireFlowNet; ``short`` drops R1b/R2b (the fork's ``LIFFireFlowNet_short``).
+
+    ``pred_w_scale``: prediction conv ``U(-s, s)``, zero bias (seed: ``w_scale_pred = 0.01``, as every
+    spiking FireNet); ``None`` keeps PyTorch's default init. Other arguments as :func:`lif_firenet`.
+    """
     return build_firenet(neuron=_lif_factory(neuron, neuron_kwargs), recurrent=False, short=short,
                          base_channels=base_channels, kernel_size=kernel_size, num_bins=num_bins,
-                         encoding=encoding, pred_w_scale=None)
+                         encoding=encoding, pred_w_scale=pred_w_scale)
 
 
 def _variant(kind: str, neuron_kwargs: Mapping[str, Any] | None, **arch: Any) -> FireNetFamily:

@@ -176,7 +176,9 @@ class SpikingConvCell(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One step: ``(spikes [+ residual], new_state)``."""
         current = self.ff(x)
-        state = self.neuron.initial_state(current) if prev_state is None else prev_state
+        state = prev_state
+        if state is None or (self.neuron.carries_membrane and state.shape[1:] != current.shape):
+            state = self.neuron.initial_state(current)  # snnTorch re-initialises a membrane of another shape
         if self.rec is not None:
             current = current + self.rec(state[1])
         trace = self.pool(x.abs().mean(1, keepdim=True)) if self.pool is not None else None

@@ -34,6 +34,7 @@ from snnprof.models.event_flow_cells import (
     StatelessConvCell,
     map_state,
 )
+from snnprof.models.event_flow_neurons import EventFlowNeuron
 
 __all__ = [
     "ENCODINGS",
@@ -87,13 +88,34 @@ class RecurrentFlowNet(nn.Module):
             raise ValueError(f"expected {self.num_states} states, got {len(states)}")
         self._states = list(states)
 
+    @property
+    def carries_membrane(self) -> bool:
+        """Whether its neurons keep their membrane across :meth:`reset_states` (the fork's snnTorch neuron)."""
+        return any(isinstance(m, EventFlowNeuron) and m.carries_membrane for m in self.modules())
+
     def reset_states(self) -> None:
-        """Forget the recurrent state (call at every sequence change)."""
+        """The seed's sequence change: forget the recurrent state.
+
+        With the fork's snnTorch neurons (``carries_membrane``) only the previous spikes are forgotten and
+        the membranes carry over, as in the fork (its ``reset_states()`` leaves snnTorch's membrane alone).
+        """
+        if self.carries_membrane:
+            self._states = [map_state(_keep_membrane, s) for s in self._states]
+        else:
+            self.clear_states()
+
+    def clear_states(self) -> None:
+        """Every state back to rest (zero membranes and spikes): what counts and evaluations start from."""
         self._states = [None] * self.num_states
 
     def detach_states(self) -> None:
         """Cut the recurrent state from the autograd graph (truncated BPTT), keeping its values."""
         self._states = [map_state(torch.Tensor.detach, s) for s in self._states]
+
+
+def _keep_membrane(state: torch.Tensor) -> torch.Tensor:
+    """``[v, z, ...]`` -> ``[v.detach(), 0, ...]`` (a stacked neuron state)."""
+    return torch.cat([state[:1].detach(), torch.zeros_like(state[1:])])
 
 
 class FireNetFamily(RecurrentFlowNet):

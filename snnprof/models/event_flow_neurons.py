@@ -15,6 +15,9 @@ Models (``docs/seed_models.md`` section 4):
 * :class:`LeakyLIF` (the seed fork's snnTorch ``snn.Leaky``, also what its ONNX ``LIF`` op computes):
   :math:`m = \mathrm{clip}(\beta, 0, 1) v + I`, :math:`z' = H(m - \theta)`, :math:`v' = m (1 - z')`
   (reset to zero) or :math:`m - z'\theta`; :math:`\beta \sim U(0, 1)`, :math:`\theta \sim U(0, 0.8)`.
+  Gradients flow through the membrane across passes (BPTT until ``detach_states()``).
+* :class:`ForkLeakyLIF` (the fork as it trains): the same update (plus snnTorch's carried reset term),
+  the membrane detached after every pass and kept across the network's ``reset_states()``.
 * :class:`PLIF`: LIF with a presynaptic trace :math:`p' = \lambda_p p + (1 - \lambda_p) P` (``P`` the
   average-pooled mean absolute input) subtracted from the current: :math:`I - \sigma(a) p'`.
 * :class:`ALIF`: adaptive threshold :math:`t' = \lambda_t t + (1 - \lambda_t) z`,
@@ -48,6 +51,7 @@ __all__ = [
     "XLIF",
     "ArctanSpike",
     "EventFlowNeuron",
+    "ForkLeakyLIF",
     "LeakyLIF",
     "spike_fn",
 ]
@@ -111,11 +115,13 @@ class EventFlowNeuron(nn.Module):
         flops_per_update: elementwise ops of one neuron update (estimate used by the counting rule).
         state_size: tensors stacked in the state (``v``, ``z`` and possibly a trace/threshold).
         uses_trace: whether :meth:`forward` needs the pooled presynaptic input ``trace_input``.
+        carries_membrane: the membrane survives the network's ``reset_states()`` (the fork's snnTorch).
     """
 
     flops_per_update: ClassVar[int] = 5
     state_size: ClassVar[int] = 2
     uses_trace: ClassVar[bool] = False
+    carries_membrane: ClassVar[bool] = False
 
     def __init__(self, channels: int, act_width: float = 10.0) -> None:
         super().__init__()
@@ -240,6 +246,42 @@ class LeakyLIF(EventFlowNeuron):
         z_out = spike_fn(mem - thresh, self.act_width)
         v_out = mem * (1 - z_out) if self.hard_reset else mem - z_out * thresh
         return z_out, torch.stack([v_out, z_out])
+
+
+class ForkLeakyLIF(LeakyLIF):
+    """The seed fork's neuron as it trains: snnTorch ``Leaky`` (0.9.4) inside ``SNNtorch_ConvLIF``.
+
+    Per pass, with ``r = H(v - thresh)`` (snnTorch's detached ``mem_reset`` of the carried membrane)::
+
+        m  = clip(beta, 0, 1) * (1 - r) * v + I          (reset to zero; subtract: beta v + I - r thresh)
+        z  = H(m - thresh)
+        v' = m - (z - r) * m                             (subtract: m - (z - r) * thresh)
+
+    and the membrane leaves the pass **detached** (the fork calls ``lif.detach_hidden()``, an in-place
+    ``mem.detach_()``, after every forward), so gradients cross passes only through the previous spikes
+    of the recurrent convs, until the loop's ``detach_states()``. ``carries_membrane``: the network's
+    ``reset_states()`` keeps ``v`` and zeroes the spikes, as the fork's ``reset_states()`` (``prev_state =
+    None``) leaves snnTorch's internal membrane in place; a pass with another input shape starts from zero
+    (snnTorch re-initialises a membrane of the wrong shape). With ``v <= thresh`` (always, from rest)
+    ``r = 0`` and the update equals :class:`LeakyLIF`'s. 9 ops per update.
+    """
+
+    flops_per_update = 9
+    carries_membrane: ClassVar[bool] = True
+
+    def forward(
+        self, current: torch.Tensor, state: torch.Tensor, trace_input: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step; ``state = [v, z]``. Returns ``(z', [v'.detach(), z'])``."""
+        del trace_input
+        thresh = self.threshold.clamp_min(0.01)
+        v = state[0]
+        reset = (v - thresh > 0).to(v.dtype).detach()
+        beta = self.beta.clamp(0, 1)
+        mem = beta * (1 - reset) * v + current if self.hard_reset else beta * v + current - reset * thresh
+        z_out = spike_fn(mem - thresh, self.act_width)
+        v_out = mem - (z_out - reset) * (mem if self.hard_reset else thresh)
+        return z_out, torch.stack([v_out.detach(), z_out])
 
 
 class PLIF(EventFlowNeuron):
@@ -455,6 +497,7 @@ class XLIF(_AdaptiveBase):
 NEURON_TYPES: dict[str, type[EventFlowNeuron]] = {
     "lif": LIF,
     "leaky": LeakyLIF,
+    "leaky_fork": ForkLeakyLIF,
     "plif": PLIF,
     "alif": ALIF,
     "xlif": XLIF,

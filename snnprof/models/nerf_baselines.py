@@ -138,10 +138,35 @@ class _SampledField(nn.Module):
 
     def _render(self, rays_o: torch.Tensor, rays_d: torch.Tensor, viewdirs: torch.Tensor,
                 z_vals: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
-        """One chunk: ``(rgb [r, 3], acc [r], weights [r, S])``."""
+        """One chunk at the shared depths ``z_vals [S]``: ``(rgb [r, 3], acc [r], weights [r, S])``."""
+        rgb, acc, weights = self.render_at(rays_o, rays_d, viewdirs, z_vals.expand(rays_o.shape[0], -1))
+        return rgb, acc, weights
+
+    def render_at(self, rays_o: torch.Tensor, rays_d: torch.Tensor, viewdirs: torch.Tensor,
+                  z_vals: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Render rays ``[R, 3]`` at per-ray sample depths ``z_vals [R, S]`` (sorted, units of ``|rays_d|``).
+
+        What the training loops use for proposal-guided samples. Returns ``(rgb [R, 3] or None,
+        acc [R], weights [R, S])``; see :meth:`composite`.
+        """
         pts = rays_o.unsqueeze(1) + rays_d.unsqueeze(1) * z_vals.unsqueeze(-1)
         dirs = viewdirs.unsqueeze(1).expand(pts.shape)
         rgb, density = self.query(pts, dirs)
+        return self.composite(rgb, density, z_vals, rays_d)
+
+    def composite(self, rgb: torch.Tensor | None, density: torch.Tensor, z_vals: torch.Tensor,
+                  rays_d: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """The seed's ``NeRF.render``: ``alpha = 1 - exp(-relu(sigma) delta)``, ``delta`` scaled by ``|rays_d|``.
+
+        Args:
+            rgb: colour per sample ``[R, S, 3]`` (``None`` for the proposal network).
+            density: raw density per sample ``[R, S]`` (``relu`` applied here).
+            z_vals: sample depths ``[R, S]``; the last sample's delta is 1e10.
+            rays_d: ray directions ``[R, 3]``.
+
+        Returns:
+            ``(rgb [R, 3] or None, acc [R], weights [R, S])``; white background when ``white_bg``.
+        """
         depth = z_vals * rays_d.norm(dim=-1, keepdim=True)
         delta = torch.cat([depth[:, 1:] - depth[:, :-1], torch.full_like(depth[:, :1], 1e10)], -1)
         log_keep = torch.log(torch.exp(-F.relu(density) * delta) + 1e-10)
@@ -251,11 +276,17 @@ class RefNeRFMLP(_SampledField):
         far: farthest depth.
         white_bg: composite onto white.
         chunk: rays per chunk.
+        bottle_neck_noise: std of the Gaussian noise added to the bottleneck in ``train()`` mode (the
+            seed's ``--bottle_neck_noise``, 0.02); never in ``eval()`` mode, so counts do not see it.
     """
 
     def __init__(self, *, hidden: int = 256, bottle_neck_dim: int = 128, ide_level: int = 4, samples: int = 192,
-                 near: float = 2.0, far: float = 6.0, white_bg: bool = True, chunk: int = 512) -> None:
+                 near: float = 2.0, far: float = 6.0, white_bg: bool = True, chunk: int = 512,
+                 bottle_neck_noise: float = 0.02) -> None:
         super().__init__(samples, near=near, far=far, white_bg=white_bg, chunk=chunk)
+        if bottle_neck_noise < 0:
+            raise ValueError(f"bottle_neck_noise must be >= 0, got {bottle_neck_noise}")
+        self.bottle_neck_noise = float(bottle_neck_noise)
         p = self.position_dim
         mat, m_idx, l_deg = ide_coefficients(ide_level)
         self.register_buffer("ide_mat", mat, persistent=False)
@@ -285,20 +316,32 @@ class RefNeRFMLP(_SampledField):
         im_m = torch.cat(im, -1).index_select(-1, self.ide_m)
         return torch.cat([re_m * legendre * atten, im_m * legendre * atten], -1)
 
-    def query(self, pts: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """Colour (specular * tint + diffuse) and density (``softplus(raw + 0.5)``) of every point."""
+    def field(self, pts: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(rgb [..., 3], raw density [...], predicted normal [..., 3])`` of points seen along ``dirs``.
+
+        The raw density is the ``rho_tau_head`` output before ``softplus(x + 0.5)``; the normal is the
+        negated, normalised ``norm_col_tint_head`` output (the seed's ``RefNeRF.forward``).
+        """
         enc_x = self.encode_points(pts)
         inter = self.spa_block2(torch.cat([enc_x, self.spa_block1(enc_x)], -1))
         normal, diffuse, tint = self.norm_col_tint_head(inter).split((3, 3, 3), dim=-1)
         roughness, density = self.rho_tau_head(inter).split((1, 1), dim=-1)
         roughness = F.softplus(roughness - 1.0)
+        bottle = self.bottle_neck(inter)
+        if self.training and self.bottle_neck_noise > 0:
+            bottle = bottle + torch.randn_like(bottle) * self.bottle_neck_noise
         normal = -normal / (normal.norm(dim=-1, keepdim=True) + 1e-7)
         reflect = dirs - 2.0 * (dirs * normal).sum(-1, keepdim=True) * normal
         nv_dot = (normal * dirs).sum(-1, keepdim=True)
-        dir_in = torch.cat([self.bottle_neck(inter), self.integrated_dir_enc(reflect, roughness), nv_dot], -1)
+        dir_in = torch.cat([bottle, self.integrated_dir_enc(reflect, roughness), nv_dot], -1)
         spec = self.spec_rgb_head(self.dir_block2(torch.cat([dir_in, self.dir_block1(dir_in)], -1)))
         rgb = spec * torch.sigmoid(tint) + torch.sigmoid(diffuse)
-        return rgb, F.softplus(density.squeeze(-1) + 0.5)
+        return rgb, density.squeeze(-1), normal
+
+    def query(self, pts: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Colour (specular * tint + diffuse) and density (``softplus(raw + 0.5)``) of every point."""
+        rgb, density, _ = self.field(pts, dirs)
+        return rgb, F.softplus(density + 0.5)
 
 
 def _run_rgb(model: nn.Module, inputs: dict[str, torch.Tensor], time_steps: int) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -86,6 +87,20 @@ def normalize_coords(xyz: torch.Tensor, xyz_min: torch.Tensor, xyz_max: torch.Te
     return (xyz - xyz_min) / (xyz_max - xyz_min) * 2 - 1
 
 
+def _resize_to(module: nn.Module, name: str, incoming: Any, *, parameter: bool) -> None:
+    """Replace ``module.<name>`` by an empty tensor shaped like ``incoming`` (same rank and channels)."""
+    own = getattr(module, name)
+    if not isinstance(incoming, torch.Tensor) or incoming.shape == own.shape or incoming.dim() != own.dim():
+        return
+    if own.dim() == 5 and incoming.shape[:2] != own.shape[:2]:
+        return  # another channel count is a genuine mismatch: let load_state_dict report it
+    empty = torch.empty(incoming.shape, dtype=own.dtype, device=own.device)
+    if parameter:
+        setattr(module, name, nn.Parameter(empty, requires_grad=own.requires_grad))
+    else:
+        setattr(module, name, empty)
+
+
 class DenseGrid(nn.Module):
     """A ``[1, C, X, Y, Z]`` voxel grid sampled trilinearly (DVGO ``DenseGrid``).
 
@@ -122,6 +137,11 @@ class DenseGrid(nn.Module):
         self.grid = nn.Parameter(F.interpolate(self.grid.data, size=tuple(world_size), mode="trilinear",
                                                align_corners=True))
 
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
+        """Take a saved grid of another resolution (a progressively scaled run resumed mid-way)."""
+        _resize_to(self, "grid", state_dict.get(prefix + "grid"), parameter=True)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
 
 class MaskGrid(nn.Module):
     """Boolean occupancy cache looked up at the nearest voxel (DVGO ``MaskGrid``); outside is free.
@@ -137,6 +157,11 @@ class MaskGrid(nn.Module):
         self.register_buffer("mask", mask.to(torch.bool))
         self.register_buffer("xyz_min", xyz_min.detach().clone().float())
         self.register_buffer("xyz_max", xyz_max.detach().clone().float())
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
+        """Take a saved mask of another resolution (a progressively scaled run resumed mid-way)."""
+        _resize_to(self, "mask", state_dict.get(prefix + "mask"), parameter=False)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, xyz: torch.Tensor) -> torch.Tensor:
         """Booleans ``[N]``: the cache value of the voxel nearest to each point (False outside)."""

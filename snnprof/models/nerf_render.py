@@ -159,12 +159,13 @@ def sample_dvgo(rays_o: torch.Tensor, rays_d: torch.Tensor, xyz_min: torch.Tenso
                 near: float, stepdist: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """DVGO's ``sample_pts_on_rays``: uniform steps of ``stepdist`` from the box entry, points in the box.
 
-    Each ray gets ``max(ceil((t_max - t_min) / stepdist), 1)`` steps, point ``i`` at
-    ``o + d * t_min + (d / |d|) * stepdist * i``; points outside the box are dropped (far = infinity).
+    ``t`` is in units of ``|rays_d|``, so the in-box length is ``(t_max - t_min) |d|`` world units and a ray
+    gets ``max(ceil((t_max - t_min) |d| / stepdist), 1)`` steps (DVGO's ``infer_n_samples``), point ``i``
+    at ``o + d t_min + (d / |d|) stepdist i``; points outside the box are dropped (far = infinity).
 
     Args:
         rays_o: origins ``[R, 3]``.
-        rays_d: directions ``[R, 3]``.
+        rays_d: directions ``[R, 3]`` (not necessarily unit: Blender camera rays have z = -1).
         xyz_min: lower box corner.
         xyz_max: upper box corner.
         near: smallest ray parameter.
@@ -174,12 +175,13 @@ def sample_dvgo(rays_o: torch.Tensor, rays_d: torch.Tensor, xyz_min: torch.Tenso
         ``(points [P, 3], ray_id [P], step_id [P])``, sorted by ray then step.
     """
     t_min, t_max = ray_box_bounds(rays_o, rays_d, xyz_min, xyz_max, near=near, far=1e9)
-    n_steps = torch.ceil((t_max - t_min) / stepdist).clamp(min=1).long()
+    norm = rays_d.norm(dim=-1)
+    n_steps = torch.ceil((t_max - t_min) * norm / stepdist).clamp(min=1).long()
     ray_id = torch.repeat_interleave(torch.arange(rays_o.shape[0], device=rays_o.device), n_steps)
     starts = torch.cumsum(n_steps, 0) - n_steps
     step_id = torch.arange(ray_id.numel(), device=rays_o.device) - starts[ray_id]
     origin = rays_o + rays_d * t_min.unsqueeze(-1)
-    unit = rays_d / rays_d.norm(dim=-1, keepdim=True)
+    unit = rays_d / norm.unsqueeze(-1)
     pts = origin[ray_id] + unit[ray_id] * (step_id.unsqueeze(-1) * stepdist)
     inside = ((pts >= xyz_min) & (pts <= xyz_max)).all(-1)
     return pts[inside], ray_id[inside], step_id[inside]

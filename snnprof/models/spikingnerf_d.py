@@ -162,19 +162,30 @@ class DirectVoxGO(nn.Module):
         return float(((self.xyz_max - self.xyz_min).prod() / self.num_voxels) ** (1 / 3))
 
     @property
-    def interval(self) -> float:
-        """DVGO's alpha interval: ``stepsize * voxel_size / voxel_size_base``."""
+    def voxel_size_ratio(self) -> float:
+        """DVGO's ``voxel_size_ratio``: ``voxel_size / voxel_size_base`` (1 unless progressively scaled)."""
         base = float(((self.xyz_max - self.xyz_min).prod() / self.num_voxels_base) ** (1 / 3))
-        return self.stepsize * self.voxel_size / base
+        return self.voxel_size / base
 
-    def log_transmittance(self, density: torch.Tensor) -> torch.Tensor:
-        """``log(1 - alpha) = -interval * softplus(density + shift)`` (finite even where alpha rounds to 1)."""
-        return -self.interval * F.softplus(density + self.act_shift)
+    @property
+    def interval(self) -> float:
+        """DVGO's alpha interval of a render: ``stepsize * voxel_size_ratio``."""
+        return self.stepsize * self.voxel_size_ratio
+
+    def log_transmittance(self, density: torch.Tensor, interval: float | None = None) -> torch.Tensor:
+        """``log(1 - alpha) = -interval * softplus(density + shift)`` (finite even where alpha rounds to 1).
+
+        Args:
+            density: raw density.
+            interval: DVGO's ``interval``; default :attr:`interval` (renders). The occupancy cache and
+                ``dense_alpha`` use ``voxel_size_ratio`` (DVGO's ``activate_density`` default).
+        """
+        return -(self.interval if interval is None else interval) * F.softplus(density + self.act_shift)
 
     @torch.no_grad()
     def dense_alpha(self) -> torch.Tensor:
-        """Alpha of every voxel of the density grid ``[X, Y, Z]``."""
-        return -torch.expm1(self.log_transmittance(self.density.grid[0, 0]))
+        """Alpha of every voxel of the density grid ``[X, Y, Z]`` (interval ``voxel_size_ratio``, as DVGO)."""
+        return -torch.expm1(self.log_transmittance(self.density.grid[0, 0], self.voxel_size_ratio))
 
     # ----------------------------------------------------------------- initialisation
     @torch.no_grad()
@@ -204,18 +215,48 @@ class DirectVoxGO(nn.Module):
 
     @torch.no_grad()
     def scale_volume_grid(self, num_voxels: int) -> None:
-        """Resample density and k0 to ``num_voxels`` (progressive scaling); the cache keeps its resolution."""
+        """DVGO's progressive scaling: resample density and k0 to ``num_voxels`` and rebuild the cache there.
+
+        The new occupancy cache is the old one looked up at the new voxels, and-ed with the dilated alpha of
+        the resampled density above ``fast_color_thres`` (DVGO ``scale_volume_grid``, grids up to 256^3).
+        """
         self.num_voxels = int(num_voxels)
         size = self._world_size(self.num_voxels)
         self.density.scale_volume_grid(size)
         self.k0.scale_volume_grid(size)
+        if math.prod(size) > 256**3:
+            return
+        pts = _grid_points(size, self.xyz_min, self.xyz_max).to(self.xyz_min.device)
+        alpha = F.max_pool3d(self.dense_alpha()[None, None], kernel_size=3, padding=1, stride=1)[0, 0]
+        mask = self.mask_cache(pts.reshape(-1, 3)).reshape(size) & (alpha > self.fast_color_thres)
+        self.mask_cache = MaskGrid(mask, self.xyz_min, self.xyz_max)
+
+    def set_grid_resolution(self, num_voxels: int) -> None:
+        """Set ``num_voxels`` of grids already at that resolution (a resumed progressively scaled run).
+
+        Raises:
+            ValueError: the density grid does not have ``num_voxels``' world size.
+        """
+        size = self._world_size(int(num_voxels))
+        if size != self.density.world_size:
+            raise ValueError(f"the grids are {self.density.world_size}, {num_voxels} voxels give {size}")
+        self.num_voxels = int(num_voxels)
+
+    def resizable_state_keys(self) -> tuple[str, ...]:
+        """State-dict entries whose shape follows the grid resolution (progressive scaling changes them)."""
+        return ("density.grid", "k0.grid", "mask_cache.mask")
 
     @torch.no_grad()
     def update_occupancy_cache(self) -> int:
-        """Clear cache voxels whose dilated alpha is at most ``fast_color_thres``; returns voxels kept."""
+        """Clear cache voxels whose dilated alpha (interval ``voxel_size_ratio``) is at most ``fast_color_thres``.
+
+        Returns:
+            Voxels kept.
+        """
         pts = _grid_points(self.mask_cache.mask.shape, self.xyz_min, self.xyz_max).to(self.xyz_min.device)
         density = self.density(pts.reshape(-1, 3)).reshape(1, 1, *self.mask_cache.mask.shape)
-        alpha = F.max_pool3d(-torch.expm1(self.log_transmittance(density)), kernel_size=3, padding=1, stride=1)
+        alpha = -torch.expm1(self.log_transmittance(density, self.voxel_size_ratio))
+        alpha = F.max_pool3d(alpha, kernel_size=3, padding=1, stride=1)
         self.mask_cache.mask &= alpha[0, 0] > self.fast_color_thres
         return int(self.mask_cache.mask.sum())
 

@@ -61,6 +61,14 @@ _SNN_GAIN = 4.0
 _ANN_GAIN = 1.4
 
 
+def _sizes(value: int | Sequence[int], name: str) -> tuple[int, int, int]:
+    """``(X, Y, Z)`` from one size or three; each at least 2."""
+    sizes = (int(value),) * 3 if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(sizes) != 3 or min(sizes) < 2:
+        raise ValueError(f"{name} must be an integer >= 2 or three of them, got {value!r}")
+    return sizes  # type: ignore[return-value]
+
+
 def mlp_in_features(app_dim: int, view_pe: int, fea_pe: int) -> int:
     """``in_mlpC = 2*view_pe*3 + 2*fea_pe*app_dim + 3 + app_dim`` (150 for 27 features, PE 2/2)."""
     return 2 * view_pe * 3 + 2 * fea_pe * app_dim + 3 + app_dim
@@ -78,7 +86,9 @@ class TensoRF(nn.Module):
         color: ``snn`` or ``ann``.
         layout: SNN temporal layout; the seed's SpikingNeRF-T implements ``tcp`` only.
         tempo_flip: far-to-near ordering of each ray's points.
-        grid_size: VM resolution per axis (TensoRF lego ends at 300).
+        grid_size: VM resolution, one for every axis or ``(X, Y, Z)`` (TensoRF's ``gridSize``; lego ends near 300).
+        alpha_mask_size: ``(X, Y, Z)`` of the occupancy mask (TensoRF keeps the resolution of its last
+            ``updateAlphaMask``; default ``grid_size``).
         density_n_comp: density components per mode (16).
         app_n_comp: appearance components per mode (48).
         app_dim: appearance features (27).
@@ -101,7 +111,8 @@ class TensoRF(nn.Module):
         seed: seed of the initialisation (the global RNG is not used).
     """
 
-    def __init__(self, *, color: str = "snn", layout: str = "tcp", tempo_flip: bool = False, grid_size: int = 48,
+    def __init__(self, *, color: str = "snn", layout: str = "tcp", tempo_flip: bool = False,
+                 grid_size: int | Sequence[int] = 48, alpha_mask_size: Sequence[int] | None = None,
                  density_n_comp: int = 16, app_n_comp: int = 48, app_dim: int = 27, view_pe: int = 2,
                  fea_pe: int = 2, feature_c: int = 128, depth: int = 3, lif_type: str = "lif",
                  step_ratio: float = 0.5, distance_scale: float = 25.0, density_shift: float = -10.0,
@@ -113,8 +124,10 @@ class TensoRF(nn.Module):
                                      ("lif_type", lif_type, LIF_TYPES), ("init", init, INITS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-        if grid_size < 2 or chunk < 1 or step_ratio <= 0:
-            raise ValueError("grid_size >= 2, chunk >= 1 and step_ratio > 0 are required")
+        sizes = _sizes(grid_size, "grid_size")
+        mask_sizes = sizes if alpha_mask_size is None else _sizes(alpha_mask_size, "alpha_mask_size")
+        if chunk < 1 or step_ratio <= 0:
+            raise ValueError("chunk >= 1 and step_ratio > 0 are required")
         self.color, self.layout = color, layout
         self.density_shift, self.distance_scale = float(density_shift), float(distance_scale)
         self.ray_march_weight_thres, self.alpha_mask_thres = float(ray_march_weight_thres), float(alpha_mask_thres)
@@ -123,11 +136,11 @@ class TensoRF(nn.Module):
         self.register_buffer("xyz_min", torch.tensor(bbox[0], dtype=torch.float32))
         self.register_buffer("xyz_max", torch.tensor(bbox[1], dtype=torch.float32))
         gen = seeded_generator(seed)
-        self.grid_size = (int(grid_size),) * 3
+        self.grid_size = sizes
         self.density_field = VMField(density_n_comp, self.grid_size, reduce=True, generator=gen)
         self.app_field = VMField(app_n_comp, self.grid_size, reduce=False, generator=gen)
         self.basis_mat = nn.Linear(3 * app_n_comp, app_dim, bias=False)
-        self.alpha_mask = AlphaMask(torch.ones(self.grid_size), self.xyz_min, self.xyz_max)
+        self.alpha_mask = AlphaMask(torch.ones(mask_sizes), self.xyz_min, self.xyz_max)
         self.in_mlpc = mlp_in_features(app_dim, view_pe, fea_pe)
         self.register_buffer("fea_freq", 2.0 ** torch.arange(self.fea_pe, dtype=torch.float32), persistent=False)
         self.register_buffer("view_freq", 2.0 ** torch.arange(self.view_pe, dtype=torch.float32), persistent=False)
@@ -191,9 +204,9 @@ class TensoRF(nn.Module):
                 {"params": network, "lr": lr_network, "name": "network"}]
 
     @torch.no_grad()
-    def upsample_volume_grid(self, grid_size: int) -> None:
-        """Resample every factor to ``grid_size`` per axis (TensoRF's upsampling schedule)."""
-        self.grid_size = (int(grid_size),) * 3
+    def upsample_volume_grid(self, grid_size: int | Sequence[int]) -> None:
+        """Resample every factor to ``grid_size`` (per axis or ``(X, Y, Z)``; TensoRF's upsampling schedule)."""
+        self.grid_size = _sizes(grid_size, "grid_size")
         self.density_field.scale_grid(self.grid_size)
         self.app_field.scale_grid(self.grid_size)
 

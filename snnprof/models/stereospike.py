@@ -1,8 +1,8 @@
 """StereoSpike: a stateless spiking U-Net for event-based stereo depth (Rançon et al., 2021).
 
 Re-implementation of ``network/SNN_models.py StereoSpike`` (``urancon/StereoSpike`` @ 6254fec, see
-``docs/seed_models.md`` section 3.1) with SpikingJelly's ``activation_based`` IF neurons, and of its
-analog twin ``network/ANN_models.py StereoSpike_equivalentANN``. Module names and ``nn.Sequential``
+``docs/seed_models.md`` section 3.1) with SpikingJelly's ``activation_based`` IF neurons (its analog twin
+is in :mod:`snnprof.models.stereospike_ann`). Module names and ``nn.Sequential``
 indices follow the seed, so its ``state_dict`` keys (``bottom.0.weight``, ``deconv4.0.up.1.weight``,
 ``predict_depth1.0.up.1.bias`` ...) load unchanged.
 
@@ -42,20 +42,17 @@ from torch import nn
 from snnprof.models.registry import register_model
 
 __all__ = [
-    "ANN_ACTIVATIONS",
     "MVSEC_SIZE",
     "MultiplyBy",
+    "NEURONS",
     "NNConvUpsampling",
-    "ResBlock",
     "SEWResBlock",
     "SkipAdd",
     "StereoSpike",
-    "StereoSpikeANN",
     "encoder_sizes",
     "make_inputs",
     "run",
     "stereospike",
-    "stereospike_ann",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,8 +61,6 @@ logger = logging.getLogger(__name__)
 MVSEC_SIZE: tuple[int, int] = (260, 346)
 #: Channels of bottom, conv1, conv2, conv3, conv4.
 CHANNELS: tuple[int, ...] = (32, 64, 128, 256, 512)
-#: Activation choices of the equivalent ANN (paper Table 4).
-ANN_ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "leakyrelu")
 _SURROGATES = {"atan": surrogate.ATan, "sigmoid": surrogate.Sigmoid}
 _CONNECT = ("ADD", "AND", "IAND")
 _PAPER = (
@@ -164,6 +159,11 @@ class NNConvUpsampling(nn.Module):
         return self.up(x)
 
 
+#: Spiking neurons of the encoder/decoder layers: the binocular net's IF, the monocular net's LIF
+#: (``tau``, ATan) or PLIF (``init_tau = tau``, SpikingJelly's default sigmoid surrogate).
+NEURONS: tuple[str, ...] = ("if", "lif", "plif")
+
+
 def _if_node(v_threshold: float, v_reset: float, sg: str, detach_reset: bool = True) -> neuron.IFNode:
     return neuron.IFNode(
         v_threshold=float(v_threshold),
@@ -172,6 +172,22 @@ def _if_node(v_threshold: float, v_reset: float, sg: str, detach_reset: bool = T
         detach_reset=detach_reset,
         step_mode="s",
     )
+
+
+def _node(kind: str, v_threshold: float, v_reset: float, sg: str, tau: float) -> nn.Module:
+    """A single-step spiking neuron of kind ``if``, ``lif`` or ``plif``.
+
+    ``if``: IF with surrogate ``sg``; ``lif``: LIF ``tau`` with surrogate ``sg``; ``plif``: PLIF ``init_tau = tau``
+    with the sigmoid surrogate (the seed never passes one to its PLIF nodes).
+    """
+    if kind == "if":
+        return _if_node(v_threshold, v_reset, sg)
+    common = {"v_threshold": float(v_threshold), "v_reset": float(v_reset), "detach_reset": True, "step_mode": "s"}
+    if kind == "lif":
+        return neuron.LIFNode(tau=float(tau), surrogate_function=_surrogate(sg), **common)
+    if kind == "plif":
+        return neuron.ParametricLIFNode(init_tau=float(tau), surrogate_function=surrogate.Sigmoid(), **common)
+    raise ValueError(f"neuron must be one of {NEURONS}, got {kind!r}")
 
 
 def _surrogate(name: str) -> surrogate.SurrogateFunctionBase:
@@ -191,6 +207,8 @@ class SEWResBlock(nn.Module):
         v_reset: IF reset potential.
         surrogate_name: surrogate of both neurons (the seed's block default is ``sigmoid``).
         multiply_factor: factor after each conv (1 = none).
+        neuron_kind: ``if`` (the seed's default) or ``plif`` (``use_plif=True``: PLIF, ``init_tau = tau``).
+        tau: PLIF initial time constant, in time steps.
     """
 
     def __init__(
@@ -202,15 +220,19 @@ class SEWResBlock(nn.Module):
         v_reset: float = 0.0,
         surrogate_name: str = "sigmoid",
         multiply_factor: float = 1.0,
+        neuron_kind: str = "if",
+        tau: float = 2.0,
     ) -> None:
         super().__init__()
         if connect_function not in _CONNECT:
             raise ValueError(f"connect_function must be one of {_CONNECT}, got {connect_function!r}")
+        if neuron_kind not in ("if", "plif"):
+            raise ValueError(f"SEW neurons are 'if' or 'plif' (the seed's use_plif), got {neuron_kind!r}")
         self.connect_function = connect_function
         self.conv1 = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1, bias=False), _scale(multiply_factor))
-        self.sn1 = _if_node(v_threshold, v_reset, surrogate_name)
+        self.sn1 = _node(neuron_kind, v_threshold, v_reset, surrogate_name, tau)
         self.conv2 = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1, bias=False), _scale(multiply_factor))
-        self.sn2 = _if_node(v_threshold, v_reset, surrogate_name)
+        self.sn2 = _node(neuron_kind, v_threshold, v_reset, surrogate_name, tau)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One step on ``x [B, C, H, W]`` (spikes or spike counts)."""
@@ -220,29 +242,6 @@ class SEWResBlock(nn.Module):
         if self.connect_function == "AND":
             return out * x
         return x * (1.0 - out)
-
-
-class ResBlock(nn.Module):
-    """Analog residual block of the equivalent ANN: ``[conv, act, BN] x 2 + identity``.
-
-    Args:
-        channels: channels in and out.
-        activation: a factory of the activation module.
-        bias: conv bias.
-    """
-
-    def __init__(self, channels: int, activation: type[nn.Module] | Any, bias: bool = True) -> None:
-        super().__init__()
-        self.conv1 = self._unit(channels, activation, bias)
-        self.conv2 = self._unit(channels, activation, bias)
-
-    @staticmethod
-    def _unit(channels: int, activation: Any, bias: bool) -> nn.Sequential:
-        return nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1, bias=bias), activation(), nn.BatchNorm2d(channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``conv2(conv1(x)) + x``."""
-        return self.conv2(self.conv1(x)) + x
 
 
 class _StereoBase(nn.Module):
@@ -313,7 +312,11 @@ class _StereoBase(nn.Module):
 
 
 class StereoSpike(_StereoBase):
-    """The StereoSpike SNN (IF neurons, stateless T = 1, no bias, no BatchNorm).
+    """The StereoSpike SNN (stateless T = 1, no bias, no BatchNorm).
+
+    The seed's binocular ``StereoSpike`` (IF neurons) or its monocular
+    ``fromZero_feedforward_multiscale_tempo_monocular_SpikeFlowNetLike`` (``neuron_kind = "lif"``,
+    ``sew_neuron = "plif"``, ``tau = 10``; ``"plif"`` for its ``use_plif``).
 
     Args:
         in_channels: 4 (binocular: left ON/OFF, right ON/OFF) or 2 (monocular, left only).
@@ -325,6 +328,10 @@ class StereoSpike(_StereoBase):
             so they keep the block default ``sigmoid``).
         multiply_factor: the seed's ``MultiplyBy`` factor after every conv (1 = none).
         connect_function: SEW connect function (``ADD``).
+        neuron_kind: neurons of the encoder/decoder layers, one of :data:`NEURONS` (``if``: the seed's
+            binocular ``StereoSpike``; ``lif``/``plif``: its monocular class without/with ``use_plif``).
+        sew_neuron: neurons of the SEW blocks, ``if`` or ``plif`` (the monocular class always uses PLIF).
+        tau: time constant of the ``lif``/``plif`` neurons, in time steps (the monocular class: 10).
     """
 
     def __init__(
@@ -338,13 +345,18 @@ class StereoSpike(_StereoBase):
         sew_surrogate: str = "sigmoid",
         multiply_factor: float = 1.0,
         connect_function: str = "ADD",
+        neuron_kind: str = "if",
+        sew_neuron: str = "if",
+        tau: float = 10.0,
     ) -> None:
         super().__init__()
         sizes = encoder_sizes(*self._check_sizes(in_channels, input_size))
         c, mf = CHANNELS, multiply_factor
+        _node(neuron_kind, v_threshold, v_reset, surrogate_name, tau)  # validate before building
+        self.neuron_kind, self.sew_neuron = neuron_kind, sew_neuron
 
-        def node() -> neuron.IFNode:
-            return _if_node(v_threshold, v_reset, surrogate_name)
+        def node() -> nn.Module:
+            return _node(neuron_kind, v_threshold, v_reset, surrogate_name, tau)
 
         self.bottom = nn.Sequential(nn.Conv2d(self.in_channels, c[0], 5, 1, 2, bias=False), _scale(mf), node())
         for i in range(1, 5):
@@ -359,6 +371,8 @@ class StereoSpike(_StereoBase):
                     v_reset=v_reset,
                     surrogate_name=sew_surrogate,
                     multiply_factor=mf,
+                    neuron_kind=sew_neuron,
+                    tau=tau,
                 )
                 for _ in range(2)
             )
@@ -370,7 +384,7 @@ class StereoSpike(_StereoBase):
             head = NNConvUpsampling(c[i - 1], 1, 3, sizes[0], bias=True)
             setattr(self, f"predict_depth{i}", nn.Sequential(head, _scale(mf)))
         self.Ineurons = neuron.IFNode(
-            v_threshold=math.inf, v_reset=0.0, surrogate_function=_surrogate(surrogate_name), step_mode="s"
+            v_threshold=math.inf, v_reset=float(v_reset), surrogate_function=_surrogate(surrogate_name), step_mode="s"
         )
 
     def _readout(self, level: int, skip: torch.Tensor) -> torch.Tensor:
@@ -379,70 +393,6 @@ class StereoSpike(_StereoBase):
             self.Ineurons.v = self.depth_prior
         self.Ineurons(getattr(self, f"predict_depth{level}")(skip))
         return self.Ineurons.v
-
-
-_ACTIVATION_FACTORIES: dict[str, Any] = {
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "leakyrelu": lambda: nn.LeakyReLU(0.1),
-}
-
-
-class StereoSpikeANN(_StereoBase):
-    """StereoSpike's equivalent ANN: same topology, conv bias, activation then BatchNorm per conv.
-
-    The four heads are summed like the SNN's I-neurons (``depth1 = p4 + p3 + p2 + p1``), with plain
-    additions instead of a non-firing neuron layer.
-
-    Args:
-        in_channels: 4 (binocular) or 2 (monocular).
-        input_size: ``(H, W)``, pixels.
-        activation: ``sigmoid``, ``tanh`` or ``leakyrelu`` (slope 0.1; the seed's default).
-        upsampling: ``bilinear`` (the seed's ANN, ``align_corners=True``) or ``nearest`` (as the SNN).
-        bias: conv bias (the heads always have one).
-    """
-
-    def __init__(
-        self,
-        in_channels: int = 4,
-        input_size: Sequence[int] = MVSEC_SIZE,
-        *,
-        activation: str = "leakyrelu",
-        upsampling: str = "bilinear",
-        bias: bool = True,
-    ) -> None:
-        super().__init__()
-        sizes = encoder_sizes(*self._check_sizes(in_channels, input_size))
-        if activation not in _ACTIVATION_FACTORIES:
-            raise ValueError(f"activation must be one of {ANN_ACTIVATIONS}, got {activation!r}")
-        act, c = _ACTIVATION_FACTORIES[activation], CHANNELS
-        self.activation = activation
-
-        def block(conv: nn.Module, channels: int) -> nn.Sequential:
-            return nn.Sequential(conv, act(), nn.BatchNorm2d(channels))
-
-        self.bottom = block(nn.Conv2d(self.in_channels, c[0], 5, 1, 2, bias=bias), c[0])
-        for i in range(1, 5):
-            setattr(self, f"conv{i}", block(nn.Conv2d(c[i - 1], c[i], 5, 2, 2, bias=bias), c[i]))
-        self.bottleneck = nn.Sequential(ResBlock(c[4], act, bias), ResBlock(c[4], act, bias))
-        for i in range(4, 0, -1):
-            up = NNConvUpsampling(c[i], c[i - 1], 5, sizes[i - 1], bias=bias, mode=upsampling)
-            setattr(self, f"deconv{i}", block(up, c[i - 1]))
-            setattr(self, f"add{i}", SkipAdd())
-            head = NNConvUpsampling(c[i - 1], 1, 3, sizes[0], bias=True, mode=upsampling)
-            setattr(self, f"predict_depth{i}", nn.Sequential(head))
-        self._depth: torch.Tensor | None = None
-
-    def _readout(self, level: int, skip: torch.Tensor) -> torch.Tensor:
-        """Add head ``level`` to the running depth sum (reset at level 4)."""
-        pred = getattr(self, f"predict_depth{level}")(skip)
-        if level == 4:
-            depth = pred + self.depth_prior if self.depth_prior != 0.0 else pred
-        else:
-            assert self._depth is not None
-            depth = self._depth + pred
-        self._depth = depth if level > 1 else None
-        return depth
 
 
 def make_inputs(
@@ -530,18 +480,28 @@ def stereospike(
     surrogate_name: str = "atan",
     sew_surrogate: str = "sigmoid",
     multiply_factor: float = 1.0,
+    monocular_neuron: str = "lif",
+    tau: float = 10.0,
 ) -> StereoSpike:
-    """Build StereoSpike (binocular by default; ``monocular=True`` takes the left camera only).
+    """Build StereoSpike: the seed's binocular net, or (``monocular=True``) its monocular class.
 
     Args:
-        monocular: 2 input channels (left ON/OFF) instead of 4.
+        monocular: the left camera only (2 input channels): the seed's monocular network.
         height: input H, pixels.
         width: input W, pixels.
-        v_threshold: IF threshold.
-        surrogate_name: surrogate of the encoder/decoder neurons (``atan`` or ``sigmoid``).
+        v_threshold: firing threshold of every spiking neuron.
+        surrogate_name: surrogate of the encoder/decoder IF/LIF neurons (``atan`` or ``sigmoid``).
         sew_surrogate: surrogate inside the SEW blocks.
         multiply_factor: the seed's ``MultiplyBy`` factor (1 = none).
+        monocular_neuron: monocular only: ``lif`` (the seed's default: LIF ``tau`` layers, PLIF SEW
+            blocks), ``plif`` (its ``use_plif=True``: PLIF everywhere) or ``if`` (the binocular net's IF
+            neurons on 2 channels, the zoo's variant before the seed's class was built).
+        tau: monocular only: time constant of the LIF/PLIF neurons (the seed's 10).
     """
+    kinds = {"lif": ("lif", "plif"), "plif": ("plif", "plif"), "if": ("if", "if")}
+    if monocular_neuron not in kinds:
+        raise ValueError(f"monocular_neuron must be one of {', '.join(kinds)}, got {monocular_neuron!r}")
+    neuron_kind, sew_neuron = kinds[monocular_neuron] if monocular else ("if", "if")
     return StereoSpike(
         in_channels=2 if monocular else 4,
         input_size=_size(height, width),
@@ -549,38 +509,7 @@ def stereospike(
         surrogate_name=surrogate_name,
         sew_surrogate=sew_surrogate,
         multiply_factor=multiply_factor,
-    )
-
-
-@register_model(
-    "stereospike_ann",
-    make_inputs=make_inputs,
-    run=run,
-    step_mode="ann",
-    description="StereoSpike's equivalent ANN (conv+bias, Sigmoid/Tanh/LeakyReLU, BatchNorm), MVSEC 260x346",
-    paper=_PAPER,
-    defaults={"batch_size": 1, "time_steps": 1},
-)
-def stereospike_ann(
-    monocular: bool = False,
-    height: int = MVSEC_SIZE[0],
-    width: int = MVSEC_SIZE[1],
-    *,
-    activation: str = "leakyrelu",
-    upsampling: str = "bilinear",
-) -> StereoSpikeANN:
-    """Build StereoSpike's equivalent ANN.
-
-    Args:
-        monocular: 2 input channels (left ON/OFF) instead of 4.
-        height: input H, pixels.
-        width: input W, pixels.
-        activation: ``sigmoid``, ``tanh`` or ``leakyrelu``.
-        upsampling: ``bilinear`` (seed ANN) or ``nearest``.
-    """
-    return StereoSpikeANN(
-        in_channels=2 if monocular else 4,
-        input_size=_size(height, width),
-        activation=activation,
-        upsampling=upsampling,
+        neuron_kind=neuron_kind,
+        sew_neuron=sew_neuron,
+        tau=tau,
     )

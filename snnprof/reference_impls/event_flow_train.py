@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -47,8 +46,9 @@ from snnprof.data.event_flow_h5 import (
 )
 from snnprof.errors import ConfigError
 from snnprof.models.event_flow_nets import RecurrentFlowNet
-from snnprof.reference_impls.event_flow_loss import SMOOTHNESS, EventWarping, average_endpoint_error
+from snnprof.reference_impls.event_flow_loss import EventWarping, average_endpoint_error
 from snnprof.reference_impls.training import register_trainer
+from snnprof.validation import NonNegativeFloat, PositiveFloat, PositiveInt, StrictModel, validate
 
 __all__ = ["EVENT_FLOW_MODELS", "EventFlowSettings", "EventFlowTrainer", "parse_settings"]
 
@@ -60,29 +60,28 @@ EVENT_FLOW_MODELS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class EventFlowSettings:
+class EventFlowSettings(StrictModel):
     """The validated ``[train]`` table (see the module docstring for meanings and defaults)."""
 
-    epochs: int = 1
-    lr: float = 2e-4
-    lr_schedule: str = "constant"
-    optimizer: str = "adam"
-    window: int = 1000
-    window_loss: int = 10000
-    flow_regul_weight: float = 0.001
-    clip_grad: float = 100.0
-    flow_scaling: float = 0.0
-    smoothness: str = "code"
+    epochs: PositiveInt = 1
+    lr: PositiveFloat = 2e-4
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    optimizer: Literal["adam", "sgd"] = "adam"
+    window: PositiveInt = 1000
+    window_loss: PositiveInt = 10000
+    flow_regul_weight: NonNegativeFloat = 0.001
+    clip_grad: NonNegativeFloat = 100.0
+    flow_scaling: NonNegativeFloat = 0.0
+    smoothness: Literal["code", "paper"] = "code"
     mask_smoothness: bool = True
-    augment: str = "random"
-    sequences: int = 8
-    eval_sequences: int = 2
-    events_per_sequence: int = 40000
-    height: int = 64
-    width: int = 64
-    eval_mode: str = "gtflow_dt1"
-    eval_window: float = 1.0
+    augment: Literal["random", "mirrored", "none"] = "random"
+    sequences: PositiveInt = 8
+    eval_sequences: PositiveInt = 2
+    events_per_sequence: PositiveInt = 40000
+    height: PositiveInt = 64
+    width: PositiveInt = 64
+    eval_mode: Literal["gtflow_dt1", "gtflow_dt4"] = "gtflow_dt1"
+    eval_window: PositiveFloat = 1.0
     eval_path: str = ""
 
     @property
@@ -91,43 +90,9 @@ class EventFlowSettings:
         return max(1, self.window_loss // self.window)
 
 
-_CHOICES = {
-    "optimizer": ("adam", "sgd"),
-    "lr_schedule": ("constant", "cosine"),
-    "augment": ("random", "mirrored", "none"),
-    "smoothness": SMOOTHNESS,
-    "eval_mode": ("gtflow_dt1", "gtflow_dt4"),
-}
-_POSITIVE = ("epochs", "lr", "window", "window_loss", "sequences", "eval_sequences", "events_per_sequence", "height",
-             "width", "eval_window")
-
-
-def _check_type(value: Any, default: Any) -> bool:
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, type(default)) and not isinstance(value, bool)
-
-
 def parse_settings(table: dict[str, Any], path: Path) -> EventFlowSettings:
-    """Validate ``[train]``; every problem raises ``ConfigError(path, "train.<key>", ...)``."""
-    defaults = EventFlowSettings()
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        if not hasattr(defaults, key) or key == "passes_per_step":
-            allowed = ", ".join(EventFlowSettings.__dataclass_fields__)
-            raise ConfigError(path, f"train.{key}", f"unknown key for the event_flow loop; allowed: {allowed}")
-        default = getattr(defaults, key)
-        if not _check_type(value, default):
-            raise ConfigError(path, f"train.{key}", f"expected {type(default).__name__}, got {value!r}")
-        if key in _CHOICES and value not in _CHOICES[key]:
-            raise ConfigError(path, f"train.{key}", f"expected one of {', '.join(_CHOICES[key])}, got {value!r}")
-        if key in _POSITIVE and value <= 0 or key in ("clip_grad", "flow_scaling", "flow_regul_weight") and value < 0:
-            raise ConfigError(path, f"train.{key}", f"expected a {'positive' if key in _POSITIVE else 'non-negative'}"
-                                                    f" number, got {value!r}")
-        values[key] = float(value) if isinstance(default, float) else value
-    return EventFlowSettings(**values)
+    """Validate ``[train]``; every problem raises ``ConfigError(path, "train.<key>", "expected ...")``."""
+    return validate(EventFlowSettings, table, path=path, prefix="train")
 
 
 def _synthetic_sources(seed: int, count: int, offset: int, s: EventFlowSettings) -> list[ArraySource]:
@@ -284,6 +249,7 @@ class EventFlowTrainer:
         self.model.eval()
         sums = {"aee": 0.0, "aee_zero_flow": 0.0, "outliers": 0.0}
         count = 0
+        self.model.clear_states()  # the seed evaluates a freshly loaded model (from rest)
         with torch.no_grad():
             for source in self.eval_sources:
                 reader = PassReader(source, s.eval_mode, s.eval_window, encoding=self.model.encoding,

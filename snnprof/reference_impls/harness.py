@@ -301,7 +301,10 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def _check_resume(ckpt: Mapping[str, Any], cfg: RunConfig, model: nn.Module, path: Path) -> None:
-    """A checkpoint fits only the same model, constructor kwargs and state-dict shapes."""
+    """A checkpoint fits only the same model, constructor kwargs and state-dict shapes.
+
+    Entries a model lists in ``resizable_state_keys()`` may differ in shape (grids scaled during training).
+    """
     if ckpt.get("model_name") != cfg.model.name or ckpt.get("model_kwargs") != cfg.model.kwargs:
         raise ConfigError(
             cfg.path,
@@ -310,7 +313,9 @@ def _check_resume(ckpt: Mapping[str, Any], cfg: RunConfig, model: nn.Module, pat
             f"the config trains {cfg.model.name!r} with kwargs {cfg.model.kwargs}",
         )
     own, state = model.state_dict(), ckpt.get("model", {})
-    bad = sorted(set(own) ^ set(state)) + sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    resizable = set(getattr(model, "resizable_state_keys", tuple)())  # e.g. DVGO's progressively scaled grids
+    shaped = set(own) & set(state) - resizable
+    bad = sorted(set(own) ^ set(state)) + sorted(k for k in shaped if own[k].shape != state[k].shape)
     if bad:
         raise ConfigError(cfg.path, "model", f"checkpoint {path} does not fit the model (keys: {', '.join(bad[:5])})")
 

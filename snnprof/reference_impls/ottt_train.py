@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
@@ -54,94 +54,53 @@ from snnprof.data.synthetic_images import (
 from snnprof.errors import ConfigError
 from snnprof.models.ottt import from_batch
 from snnprof.reference_impls.training import register_trainer
+from snnprof.validation import NonNegativeFloat, PositiveInt, StrictModel, validate
 
 __all__ = ["OTTTSettings", "OTTTTrainer", "augment_batch", "ottt_loss", "parse_settings"]
 
 logger = logging.getLogger(__name__)
 
-#: ``[train]`` keys: (type, default). ``None`` defaults are resolved from the data/epochs.
-_KEYS: dict[str, tuple[type, Any]] = {
-    "epochs": (int, 300),
-    "batch_size": (int, 128),
-    "eval_batch_size": (int, 256),
-    "optimizer": (str, "sgd"),
-    "lr": (float, 0.1),
-    "momentum": (float, 0.9),
-    "weight_decay": (float, 0.0),
-    "scheduler": (str, "cosine"),
-    "t_max": (int, None),
-    "loss_lambda": (float, 0.05),
-    "online_update": (bool, False),
-    "augment": (bool, None),
-    "train_samples": (int, None),
-    "test_samples": (int, None),
-}
-_CHOICES = {"optimizer": ("sgd", "adamw"), "scheduler": ("cosine", "none")}
 _SYNTHETIC_SIZES = (2000, 500)
 _SYNTHETIC_KWARGS = ("image_size", "frames", "p")
 _PAD = 4
 
 
-@dataclass(frozen=True)
-class OTTTSettings:
-    """Validated ``[train]`` settings (see the module docstring for meanings and defaults)."""
+class OTTTSettings(StrictModel):
+    """Validated ``[train]`` settings (see the module docstring for meanings and defaults).
 
-    epochs: int
-    batch_size: int
-    eval_batch_size: int
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    scheduler: str
-    t_max: int
-    loss_lambda: float
-    online_update: bool
-    augment: bool
-    train_samples: int | None
-    test_samples: int | None
+    ``t_max`` and ``augment`` are ``None`` in the table when absent; :func:`parse_settings` resolves
+    them (``t_max = epochs``; ``augment`` true for datasets, false for synthetic data).
+    """
 
-
-def _typed(cfg: Any, key: str, value: Any, kind: type) -> Any:
-    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not ok:
-        raise ConfigError(cfg.path, f"train.{key}", f"expected {kind.__name__}, got {value!r}")
-    return value
-
-
-def _check_range(cfg: Any, values: dict[str, Any]) -> None:
-    for key in ("epochs", "batch_size", "eval_batch_size", "t_max", "train_samples", "test_samples"):
-        if values[key] is not None and values[key] < 1:
-            raise ConfigError(cfg.path, f"train.{key}", f"expected a positive integer, got {values[key]}")
-    for key in ("lr", "momentum", "weight_decay"):
-        if values[key] < 0:
-            raise ConfigError(cfg.path, f"train.{key}", f"expected a non-negative number, got {values[key]}")
-    if not 0.0 <= values["loss_lambda"] <= 1.0:
-        raise ConfigError(cfg.path, "train.loss_lambda", f"expected a weight in [0, 1], got {values['loss_lambda']}")
-    for key, allowed in _CHOICES.items():
-        if values[key] not in allowed:
-            raise ConfigError(cfg.path, f"train.{key}", f"expected one of {', '.join(allowed)}, got {values[key]!r}")
+    epochs: PositiveInt = 300
+    batch_size: PositiveInt = 128
+    eval_batch_size: PositiveInt = 256
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: NonNegativeFloat = 0.1
+    momentum: NonNegativeFloat = 0.9
+    weight_decay: NonNegativeFloat = 0.0
+    scheduler: Literal["cosine", "none"] = "cosine"
+    t_max: PositiveInt | None = None
+    loss_lambda: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    online_update: bool = False
+    augment: bool | None = None
+    train_samples: PositiveInt | None = None
+    test_samples: PositiveInt | None = None
 
 
 def parse_settings(cfg: Any) -> OTTTSettings:
-    """Validate ``cfg.train`` for the OTTT loop.
+    """Validate ``cfg.train`` for the OTTT loop and resolve the data-dependent defaults.
 
     Raises:
-        ConfigError: unknown key, wrong type or out-of-range value (naming ``train.<key>``).
+        ConfigError: unknown key, wrong type or out-of-range value (``train.<key>: expected ...``).
     """
-    unknown = sorted(set(cfg.train) - set(_KEYS))
-    if unknown:
-        allowed = ", ".join(_KEYS)
-        raise ConfigError(cfg.path, f"train.{unknown[0]}", f"unknown key for the OTTT loop; allowed: {allowed}")
-    values = {k: _typed(cfg, k, cfg.train[k], kind) if k in cfg.train else d for k, (kind, d) in _KEYS.items()}
-    _check_range(cfg, values)
-    if values["t_max"] is None:
-        values["t_max"] = values["epochs"]
-    if values["augment"] is None:
-        values["augment"] = cfg.input.source == "dataset"
-    return OTTTSettings(**values)
+    settings = validate(OTTTSettings, dict(cfg.train), path=cfg.path, prefix="train")
+    resolved: dict[str, Any] = {}
+    if settings.t_max is None:
+        resolved["t_max"] = settings.epochs
+    if settings.augment is None:
+        resolved["augment"] = cfg.input.source == "dataset"
+    return settings.model_copy(update=resolved)
 
 
 def ottt_loss(out: torch.Tensor, target: torch.Tensor, num_classes: int, lam: float, steps: int) -> torch.Tensor:

@@ -38,17 +38,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from spikingjelly.activation_based import functional
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from snnprof.errors import ConfigError
 from snnprof.reference_impls.training import register_trainer
+from snnprof.validation import NonNegativeFloat, PositiveFloat, PositiveInt, StrictModel, describe, validate
 
 __all__ = [
     "SCHEDULES",
@@ -162,110 +163,72 @@ def mean_depth_error(pred: torch.Tensor, gt: torch.Tensor) -> float:
 # --------------------------------------------------------------------------- settings
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """Validated ``[train]`` settings (see the module docstring for meanings and defaults)."""
+def _depth_prior(value: Any) -> Any:
+    """``"none"``, ``"train_mean"`` or a depth in metres (a float); anything else is refused."""
+    if value in ("none", "train_mean"):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise ValueError(f"expected 'none', 'train_mean' or a depth in metres, got {describe(value)}")
 
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    milestones: tuple[int, ...] = SCHEDULES["code"][0]
-    gamma: float = SCHEDULES["code"][1]
-    alpha: float = 0.5
-    scale_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
-    si_lambda: float = 1.0
+
+class TrainSettings(StrictModel):
+    """Validated ``[train]`` settings (see the module docstring for meanings and defaults).
+
+    ``schedule`` picks the ``milestones``/``gamma`` preset of :data:`SCHEDULES`; explicit
+    ``milestones`` (sorted here) or ``gamma`` override it.
+    """
+
+    epochs: PositiveInt = 1
+    lr: PositiveFloat = 2e-4
+    weight_decay: NonNegativeFloat = 0.0
+    schedule: Literal["code", "paper"] = "code"
+    milestones: tuple[Annotated[int, Field(ge=0)], ...] = SCHEDULES["code"][0]
+    gamma: NonNegativeFloat = SCHEDULES["code"][1]
+    alpha: NonNegativeFloat = 0.5
+    scale_weights: Annotated[tuple[NonNegativeFloat, ...], Field(min_length=1, max_length=4)] = (1.0, 1.0, 1.0, 1.0)
+    si_lambda: NonNegativeFloat = 1.0
     penalize_spikes: bool = False
-    beta: float = 1.0
-    depth_prior: str | float = "none"
-    train_scenes: int = 8
-    test_scenes: int = 2
-    frames_per_scene: int = 10
-    boxes: int = 3
-    edge_rate: float = 1.5
-    noise_rate: float = 0.02
-    test_fraction: float = 0.2
+    beta: NonNegativeFloat = 1.0
+    depth_prior: Annotated[str | float, BeforeValidator(_depth_prior)] = "none"
+    train_scenes: PositiveInt = 8
+    test_scenes: PositiveInt = 2
+    frames_per_scene: PositiveInt = 10
+    boxes: Annotated[int, Field(ge=0)] = 3
+    edge_rate: NonNegativeFloat = 1.5
+    noise_rate: NonNegativeFloat = 0.02
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
     test_path: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _presets(cls, data: Any) -> Any:
+        """Fill ``milestones``/``gamma`` from ``schedule``; TOML arrays become tuples."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        preset = SCHEDULES.get(data.get("schedule", "code"))
+        if preset is not None:
+            data.setdefault("milestones", preset[0])
+            data.setdefault("gamma", preset[1])
+        for key in ("milestones", "scale_weights"):
+            if isinstance(data.get(key), list):
+                data[key] = tuple(data[key])
+        return data
 
-_FLOATS = ("lr", "weight_decay", "gamma", "alpha", "si_lambda", "beta", "edge_rate", "noise_rate", "test_fraction")
-_INTS = ("train_scenes", "test_scenes", "frames_per_scene", "boxes")
-_HARNESS_KEYS = ("epochs",)
-_KEYS = (*_FLOATS, *_INTS, "schedule", "milestones", "scale_weights", "penalize_spikes", "depth_prior", "test_path")
-
-
-def _number(value: Any, where: tuple[Any, str], minimum: float = 0.0) -> float:
-    path, key = where
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
-        raise ConfigError(path, f"train.{key}", f"expected a number >= {minimum:g}, got {value!r}")
-    return float(value)
-
-
-def _integer(value: Any, where: tuple[Any, str], minimum: int = 0) -> int:
-    path, key = where
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(path, f"train.{key}", f"expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _schedule(table: dict[str, Any], path: Any) -> tuple[tuple[int, ...], float]:
-    name = table.get("schedule", "code")
-    if name not in SCHEDULES:
-        raise ConfigError(path, "train.schedule", f"expected one of {tuple(SCHEDULES)}, got {name!r}")
-    milestones, gamma = SCHEDULES[name]
-    if "milestones" in table:
-        value = table["milestones"]
-        if not isinstance(value, list) or not all(isinstance(m, int) and not isinstance(m, bool) for m in value):
-            raise ConfigError(path, "train.milestones", f"expected an array of epoch integers, got {value!r}")
-        milestones = tuple(sorted(value))
-    if "gamma" in table:
-        gamma = _number(table["gamma"], (path, "gamma"))
-    return milestones, gamma
-
-
-def _prior(value: Any, path: Any) -> str | float:
-    if value in ("none", "train_mean"):
-        return str(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    raise ConfigError(path, "train.depth_prior", f"expected 'none', 'train_mean' or a depth in metres, got {value!r}")
-
-
-def _weights(value: Any, path: Any) -> tuple[float, ...]:
-    ok = isinstance(value, list) and 1 <= len(value) <= 4
-    if not ok or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
-        raise ConfigError(path, "train.scale_weights", f"expected an array of 1 to 4 numbers, got {value!r}")
-    return tuple(float(v) for v in value)
+    @field_validator("milestones")
+    @classmethod
+    def _sorted(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(sorted(value))
 
 
 def parse_settings(table: dict[str, Any], path: Any) -> TrainSettings:
     """Validate the ``[train]`` table.
 
     Raises:
-        ConfigError: ``train.<key>`` for an unknown key or a bad value.
+        ConfigError: ``train.<key>: expected ...`` for an unknown key or a bad value.
     """
-    for key in table:
-        if key not in _KEYS and key not in _HARNESS_KEYS:
-            raise ConfigError(path, f"train.{key}", f"unknown key; allowed: {', '.join((*_KEYS, *_HARNESS_KEYS))}")
-    values: dict[str, Any] = {k: _number(table[k], (path, k)) for k in _FLOATS if k in table and k != "gamma"}
-    values.update({k: _integer(table[k], (path, k), 1 if k != "boxes" else 0) for k in _INTS if k in table})
-    values["milestones"], values["gamma"] = _schedule(table, path)
-    if "scale_weights" in table:
-        values["scale_weights"] = _weights(table["scale_weights"], path)
-    if "penalize_spikes" in table:
-        if not isinstance(table["penalize_spikes"], bool):
-            got = table["penalize_spikes"]
-            raise ConfigError(path, "train.penalize_spikes", f"expected true or false, got {got!r}")
-        values["penalize_spikes"] = table["penalize_spikes"]
-    if "depth_prior" in table:
-        values["depth_prior"] = _prior(table["depth_prior"], path)
-    if "test_path" in table:
-        if not isinstance(table["test_path"], str):
-            raise ConfigError(path, "train.test_path", f"expected a path string, got {table['test_path']!r}")
-        values["test_path"] = table["test_path"]
-    if not 0.0 < values.get("test_fraction", 0.2) < 1.0:
-        raise ConfigError(path, "train.test_fraction", f"expected a number in (0, 1), got {values['test_fraction']}")
-    if values.get("lr", 2e-4) <= 0:
-        raise ConfigError(path, "train.lr", f"expected a positive learning rate, got {values['lr']}")
-    return TrainSettings(**values)
+    return validate(TrainSettings, table, path=path, prefix="train")
 
 
 # --------------------------------------------------------------------------- data

@@ -12,7 +12,7 @@ import snnprof
 from snnprof.config import parse_config
 from snnprof.models import create_model, get_entry, list_models
 from snnprof.models.event_flow_nets import FIRENET_LAYERS, SHORT_LAYERS, FireNetFamily
-from snnprof.models.event_flow_neurons import LIF, EventFlowNeuron, LeakyLIF
+from snnprof.models.event_flow_neurons import LIF, EventFlowNeuron, ForkLeakyLIF, LeakyLIF
 from snnprof.pipeline import run_config
 
 from ._formulas import MACS, NEURONS, conv, firenet_family
@@ -32,7 +32,7 @@ def _profile(name: str, h: int, w: int, steps: int = 1, batch: int = 1, **kwargs
 
 
 def test_published_numbers_follow_from_the_closed_form():
-    # docs/seed_models.md 4.1: LIF-FireNet 1.218 G at 128x128 (head 9.4 M, 8 x 151.0 M, pred 1.05 M), 4.874 G at
+    # seed_models.md 4.1: LIF-FireNet 1.218 G at 128x128 (head 9.4 M, 8 x 151.0 M, pred 1.05 M), 4.874 G at
     # 256x256, 3.67 M neurons; 4.2: LIFFireNet_short with base 8 at 128^2 ~ 59.2 M.
     assert conv(128, 128, 2, 32, 3) == 9_437_184
     assert conv(128, 128, 32, 32, 3) == 150_994_944
@@ -99,7 +99,9 @@ def test_firenet_topologies():
     assert all(getattr(fire, n).ff.bias is None for n in FIRENET_LAYERS)
 
 
-@pytest.mark.parametrize("name", ["lif_firenet", "lif_firenet_short", "plif_firenet", "alif_firenet", "xlif_firenet"])
+@pytest.mark.parametrize(
+    "name", ["lif_firenet", "lif_firenet_short", "lif_fireflownet", "plif_firenet", "alif_firenet", "xlif_firenet"]
+)
 def test_prediction_init_scale(name):
     """Every spiking FireNet takes ``pred_w_scale``: U(-s, s) weights, zero bias; the seed's 0.01 by default."""
     for kwargs, scale in (({}, 0.01), ({"pred_w_scale": 0.1}, 0.1)):
@@ -109,12 +111,15 @@ def test_prediction_init_scale(name):
         assert torch.equal(pred.bias, torch.zeros_like(pred.bias))
 
 
-@pytest.mark.parametrize(("neuron", "klass"), [("snntorch", LeakyLIF), ("tudelft", LIF)])
+@pytest.mark.parametrize(
+    ("neuron", "klass"), [("snntorch", ForkLeakyLIF), ("snntorch_bptt", LeakyLIF), ("tudelft", LIF)]
+)
 def test_learnable_per_channel_leak_and_threshold(neuron, klass):
     torch.manual_seed(0)
     model = create_model("lif_firenet", base_channels=16, neuron=neuron)
     neurons = [m for m in model.modules() if isinstance(m, EventFlowNeuron)]
-    assert len(neurons) == 7 and all(isinstance(m, klass) for m in neurons)
+    assert len(neurons) == 7 and all(type(m) is klass for m in neurons)
+    neuron = "snntorch" if neuron.startswith("snntorch") else neuron
     for m in neurons:
         params = dict(m.named_parameters())
         assert len(params) == 2 and all(p.shape == (16, 1, 1) and p.requires_grad for p in params.values())
@@ -142,10 +147,14 @@ def test_neuron_kwargs_freeze_parameters_into_buffers():
         create_model("lif_firenet", neuron="izhikevich")
 
 
-@pytest.mark.parametrize("name", ["lif_firenet_short", "alif_firenet", "spiking_rec_evflownet", "firenet"])
-def test_state_is_carried_reset_and_detached(name):
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [("lif_firenet_short", {"neuron": "snntorch_bptt"}), ("lif_firenet_short", {"neuron": "tudelft"}),
+     ("alif_firenet", {}), ("spiking_rec_evflownet", {}), ("firenet", {})],
+)
+def test_state_is_carried_reset_and_detached(name, kwargs):
     torch.manual_seed(0)
-    model = create_model(name, base_channels=4)
+    model = create_model(name, base_channels=4, **kwargs)
     x = get_entry(name).make_inputs(model, 1, 2, 3, height=32, width=32)
     first = model(x[0])["flow"][-1]
     assert any(s is not None for s in model.states)
@@ -159,6 +168,32 @@ def test_state_is_carried_reset_and_detached(name):
     assert tensors and any(t.requires_grad for t in tensors)
     model.detach_states()
     assert all(not t.requires_grad for s in model._states for t in _flatten(s))
+
+
+def test_fork_semantics_carry_the_membrane_and_cut_its_gradient():
+    """neuron = "snntorch": reset_states() keeps the membranes (spikes zeroed), clear_states() zeroes all; the
+    membrane carries no gradient to the next pass, so a FireFlowNet (no recurrent convs) gets none either."""
+    torch.manual_seed(0)
+    model = create_model("lif_fireflownet", base_channels=4)
+    assert model.carries_membrane
+    x = get_entry("lif_fireflownet").make_inputs(model, 1, 2, 3, height=16, width=16)
+    first = x[0].clone().requires_grad_(True)
+    model(first)
+    membranes = [s[0].clone() for s in model.states]
+    model.reset_states()
+    assert all(torch.equal(s[0], m) and not s[1].any() for s, m in zip(model.states, membranes, strict=True))
+    model(x[1])["flow"][-1].sum().backward()
+    assert first.grad is None  # no path: the membrane was detached after pass 1
+    model.clear_states()
+    assert all(s is None for s in model.states)
+    bptt = create_model("lif_fireflownet", base_channels=4, neuron="snntorch_bptt")
+    bptt.load_state_dict(model.state_dict())
+    first = x[0].clone().requires_grad_(True)
+    bptt(first)
+    bptt(x[1])["flow"][-1].sum().backward()
+    assert first.grad is not None and bool(first.grad.abs().sum() > 0)  # BPTT through the membrane
+    model.reset_states()
+    model(x[1][:, :, :8])  # another input shape after a sequence change starts from rest, as snnTorch
 
 
 def _flatten(state):

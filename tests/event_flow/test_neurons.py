@@ -9,7 +9,17 @@ import torch
 
 import snnprof
 from snnprof.models.event_flow_cells import SpikingConvCell
-from snnprof.models.event_flow_neurons import ALIF, LIF, PLIF, XLIF, ArctanSpike, EventFlowNeuron, LeakyLIF, spike_fn
+from snnprof.models.event_flow_neurons import (
+    ALIF,
+    LIF,
+    PLIF,
+    XLIF,
+    ArctanSpike,
+    EventFlowNeuron,
+    ForkLeakyLIF,
+    LeakyLIF,
+    spike_fn,
+)
 
 
 def _set(module: torch.nn.Module, **values: float) -> None:
@@ -61,6 +71,78 @@ def test_leaky_lif_is_the_fork_onnx_op():
     spikes = [1.0 if x > 0.8 else 0.0 for x in m]
     assert z.flatten().tolist() == spikes
     assert torch.allclose(new[0].flatten(), torch.tensor([0.0 if s else x for x, s in zip(m, spikes, strict=True)]))
+
+
+class SnnTorchLeaky094:
+    """snnTorch 0.9.4 ``Leaky.forward`` (reset_delay=False, init_hidden=False) + the fork's ``detach_hidden()``.
+
+    Written from ``snntorch/_neurons/leaky.py`` @ v0.9.4 for this test: an internal membrane ``mem`` that
+    survives calls with ``mem=None``, a detached ``reset = H(mem - thr)``, ``do_reset = spk - reset``.
+    """
+
+    def __init__(self, beta: torch.Tensor, threshold: torch.Tensor, zero: bool) -> None:
+        self.beta, self.threshold, self.zero = beta, threshold, zero
+        self.mem = torch.zeros(0)
+
+    def __call__(self, inp: torch.Tensor, mem: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if mem is not None:
+            self.mem = mem
+        if self.mem.shape != inp.shape:
+            self.mem = torch.zeros_like(inp)
+        reset = (self.mem - self.threshold > 0).float()
+        if self.zero:
+            self.mem = (1 - reset) * self.mem
+            self.mem = self.beta.clamp(0, 1) * self.mem + inp
+        else:
+            self.mem = self.beta.clamp(0, 1) * self.mem + inp - reset * self.threshold
+        spk = (self.mem - self.threshold > 0).float()
+        do_reset = spk - reset
+        self.mem = self.mem - do_reset * (self.mem if self.zero else self.threshold)
+        self.mem = self.mem.detach()  # detach_hidden(): mem.detach_()
+        return spk, self.mem
+
+
+@pytest.mark.parametrize("hard", [True, False])
+def test_fork_neuron_follows_snntorch_094_over_passes_and_resets(hard: bool) -> None:
+    """Several passes, a sequence change (``prev_state = None``), a threshold drop below a carried membrane."""
+    torch.manual_seed(0)
+    n = ForkLeakyLIF(3, hard_reset=hard)
+    ref = SnnTorchLeaky094(n.beta.detach().clone(), n.threshold.detach().clamp_min(0.01).clone(), hard)
+    state = None
+    for step in range(8):
+        if step == 4:  # the loop's reset_states(): the fork passes prev_state=None, snnTorch keeps its mem
+            state = torch.stack([state[0], torch.zeros_like(state[1])])
+            prev = None
+        else:
+            prev = state
+        if step == 6:  # an optimiser step lowers the threshold under the carried membranes
+            n.threshold.data.mul_(0.3)
+            ref.threshold = n.threshold.detach().clamp_min(0.01).clone()
+        current = torch.rand(2, 3, 2, 2) * 1.5 - 0.2
+        spk_ref, mem_ref = ref(current, None if prev is None else prev[0])
+        start = n.initial_state(current) if state is None else state
+        spk, state = n(current, start)
+        assert torch.equal(spk, spk_ref)
+        torch.testing.assert_close(state[0], mem_ref)
+    grads = torch.autograd.grad(state[0].sum(), [n.beta, n.threshold], allow_unused=True)
+    assert all(g is None or not g.any() for g in grads)  # the carried membrane has no gradient (detached)
+
+
+def test_fork_neuron_detaches_the_membrane_only() -> None:
+    n = ForkLeakyLIF(1)
+    _set(n, beta=0.5, threshold=0.8)
+    current = torch.tensor([0.5, 1.0]).view(1, 1, 1, 2).requires_grad_(True)
+    z, new = n(current, _state([0.2, 0.0], [0.0, 0.0]))
+    assert z.requires_grad and new[1].requires_grad
+    (grad,) = torch.autograd.grad(new[0].sum(), current, allow_unused=True)
+    assert grad is None or not grad.any()
+    plain = LeakyLIF(1)  # the same update as LeakyLIF from a membrane under threshold
+    _set(plain, beta=0.5, threshold=0.8)
+    z_plain, new_plain = plain(current, _state([0.2, 0.0], [0.0, 0.0]))
+    assert torch.equal(z, z_plain) and torch.equal(new[0], new_plain[0].detach())
+    # a carried membrane above threshold (v = 2 > 0.8): zeroed first, and a spike then resets nothing
+    z, new = n(torch.tensor([1.0, 0.3]).view(1, 1, 1, 2), _state([2.0, 2.0], [0.0, 0.0]))
+    assert z.flatten().tolist() == [1.0, 0.0] and new[0].flatten().tolist() == pytest.approx([1.0, 0.6])
 
 
 def test_plif_trace_current():

@@ -61,12 +61,14 @@ def test_settings_validation_names_the_key(tmp_path):
     assert parse_settings({}, path).passes_per_step == 10
     cases = [
         ({"lr_": 1.0}, "train.lr_", "unknown key"),
-        ({"lr": "fast"}, "train.lr", "expected float"),
-        ({"optimizer": "rmsprop"}, "train.optimizer", "adam, sgd"),
-        ({"window": 0}, "train.window", "positive"),
-        ({"clip_grad": -1.0}, "train.clip_grad", "non-negative"),
-        ({"augment": 1}, "train.augment", "expected str"),
-        ({"mask_smoothness": "yes"}, "train.mask_smoothness", "expected bool"),
+        ({"lr": "fast"}, "train.lr", "expected a number, got a string"),
+        ({"lr": True}, "train.lr", "expected a number, got a boolean"),
+        ({"optimizer": "rmsprop"}, "train.optimizer", "expected one of 'adam' or 'sgd'"),
+        ({"window": 0}, "train.window", "expected a positive integer"),
+        ({"window": 2.5}, "train.window", "expected an integer"),
+        ({"clip_grad": -1.0}, "train.clip_grad", "expected a number >= 0"),
+        ({"augment": 1}, "train.augment", "expected one of 'random', 'mirrored' or 'none'"),
+        ({"mask_smoothness": "yes"}, "train.mask_smoothness", "expected a boolean"),
     ]
     for table, key, message in cases:
         with pytest.raises(ConfigError, match=message) as err:

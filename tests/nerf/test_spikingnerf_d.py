@@ -208,6 +208,20 @@ def test_dvgo_sampling_steps_and_box() -> None:
     torch.testing.assert_close(pts[:, 2], 1.0 - 0.25 * torch.arange(8.0))
 
 
+def test_dvgo_sampling_counts_world_length_of_off_axis_rays() -> None:
+    """DVGO's ``infer_n_samples``: ``ceil((t_max - t_min) |d| / stepdist)`` steps, unit steps in world space."""
+    rays_o = torch.tensor([[0.0, 0.0, 4.0]])
+    rays_d = torch.tensor([[0.0, 0.0, -2.0]])  # |d| = 2: t in [1.5, 2.5] holds 2 world units of the box
+    lo, hi = torch.full((3,), -1.0), torch.full((3,), 1.0)
+    pts, ray_id, step_id = sample_dvgo(rays_o, rays_d, lo, hi, near=0.0, stepdist=0.25)
+    assert step_id.tolist() == list(range(8))  # 2 / 0.25 (without |d|: 4 steps covering half the box)
+    torch.testing.assert_close(pts[:, 2], 1.0 - 0.25 * torch.arange(8.0))
+    off_axis = torch.tensor([[0.3, 0.2, -1.0]])  # a corner-pixel camera ray: |d| = sqrt(1.13)
+    box_lo, box_hi = torch.tensor([-2.0, -2.0, -1.0]), torch.tensor([2.0, 2.0, 1.0])
+    pts, _, _ = sample_dvgo(rays_o, off_axis, box_lo, box_hi, near=0.0, stepdist=0.1)
+    assert pts.shape[0] == math.ceil(2 * math.sqrt(1.13) / 0.1) == 22  # ceil(2 / 0.1) = 20 without |d|
+
+
 def test_render_output_and_views(tiny_rays: dict[str, torch.Tensor]) -> None:
     model = tiny("dvgo_ann")
     with torch.no_grad():

@@ -62,6 +62,8 @@ render_dir = "{render_dir}"
 profiles = ["cmos45nm_fp32"]
 """
 
+_SAMPLES = "coarse_samples = 6\nfine_samples = 5\nproposal_width = 8"  # the proposal-guided NeRF loop, tiny
+
 #: Tiny model kwargs and loop keys per trainer family.
 _COARSE = "coarse_iters = 2\ncoarse_num_voxels = 1728\ncoarse_alpha_init = 1e-2"  # an occupied cache at once
 TINY: dict[str, tuple[str, str]] = {
@@ -70,15 +72,18 @@ TINY: dict[str, tuple[str, str]] = {
     "dvgo_ann": ('num_voxels = 3375, init = "dvgo"', _COARSE),
     "spikingnerf_t": ('grid_size = 10, init = "tensorf"', "alpha_mask_updates = [2, 4]"),
     "tensorf_ann": ('grid_size = 10, init = "tensorf"', "alpha_mask_updates = [2, 4]"),
-    "nerf_mlp": ("hidden = 16, samples = 8", 'weight_init = "torch"\nwarmup_steps = 2'),
+    "spikingnerf_d_pg": ('layout = "tcp", num_voxels = 3375, init = "dvgo"', _COARSE + "\npg_scale = [1, 2]"),
+    "nerf_mlp": ("hidden = 16, samples = 8", 'weight_init = "torch"\nwarmup_steps = 2\n' + _SAMPLES),
+    "refnerf": ("hidden = 16, bottle_neck_dim = 8, samples = 8",
+                'weight_init = "torch"\nwarmup_steps = 2\n' + _SAMPLES),
 }
 
 
 def tiny_config(tmp_path: Path, key: str, name: str = "tiny.toml", **kw: Any) -> Path:
     """Write a tiny training config for ``key`` (a :data:`TINY` entry); ``kw`` overrides template fields."""
     model_kwargs, extra = TINY[key]
-    values: dict[str, Any] = {"model": key.removesuffix("_tp"), "kwargs": model_kwargs, "source": "synthetic",
-                              "seed": 0, "input_extra": "", "epochs": 2, "spe": 2,
+    values: dict[str, Any] = {"model": key.removesuffix("_tp").removesuffix("_pg"), "kwargs": model_kwargs,
+                              "source": "synthetic", "seed": 0, "input_extra": "", "epochs": 2, "spe": 2,
                               "render_dir": (tmp_path / "renders").as_posix(), "extra": extra} | kw
     path = tmp_path / name
     path.write_text(TINY_TRAIN.format(**values), encoding="utf-8")

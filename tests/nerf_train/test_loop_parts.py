@@ -12,7 +12,9 @@ import torch
 from snnprof.errors import ConfigError
 from snnprof.models.nerf_metrics import psnr, ssim
 from snnprof.models.nerf_render import RenderOutput
-from snnprof.reference_impls.nerf_train import _DVGO, _NERF, MaskedAdam, NeRFTrainer, dvgo_loss, parse_train
+from snnprof.reference_impls.nerf_common import MaskedAdam, parse_train
+from snnprof.reference_impls.nerf_mlp_train import NeRFMLPSettings, NeRFTrainer
+from snnprof.reference_impls.nerf_train import DVGOSettings, TensoRFSettings, dvgo_loss
 
 
 def test_psnr_hand_values() -> None:
@@ -111,17 +113,24 @@ def test_nerf_learning_rate_schedule_by_hand() -> None:
 
 
 def test_parse_train_defaults_coercion_and_errors() -> None:
-    s = parse_train({"batch_rays": 64, "lr_density": 1, "epochs": 3}, "x.toml", _DVGO)
+    s = parse_train({"batch_rays": 64, "lr_density": 1, "epochs": 3}, "x.toml", DVGOSettings)
     assert s.batch_rays == 64 and s.lr_density == 1.0 and isinstance(s.lr_density, float)
     assert s.coarse_iters == 5000 and s.lr_decay_steps == 20000.0 and s.render_dir is None and s.pervoxel_lr
-    assert parse_train({}, "x.toml", _NERF).warmup_steps == 500
+    assert s.pg_scale == [1000, 2000, 3000, 4000] and s.decay_after_scale == 1.0
+    nerf = parse_train({}, "x.toml", NeRFMLPSettings)
+    assert nerf.warmup_steps == 500 and nerf.proposal and (nerf.coarse_samples, nerf.fine_samples) == (64, 128)
+    assert (nerf.proposal_weight, nerf.normal_weight, nerf.backface_weight) == (1.0, 4e-4, 0.1)
     bad = [({"bogus": 1}, "train.bogus", "unknown key"), ({"batch_rays": True}, "train.batch_rays", "integer"),
            ({"batch_rays": 1.5}, "train.batch_rays", "integer"), ({"coarse_iters": -1}, "train.coarse_iters", ">= 0"),
-           ({"lr_k0": 0}, "train.lr_k0", "> 0"), ({"pervoxel_lr": 1}, "train.pervoxel_lr", "true or false"),
-           ({"render_dir": 3}, "train.render_dir", "string"), ({"lr": 0.1}, "train.lr", "unknown key")]
+           ({"lr_k0": 0}, "train.lr_k0", "> 0"), ({"pervoxel_lr": 1}, "train.pervoxel_lr", "boolean"),
+           ({"render_dir": 3}, "train.render_dir", "string"), ({"lr": 0.1}, "train.lr", "unknown key"),
+           ({"pg_scale": [0]}, "train.pg_scale[0]", "positive integer")]
     for table, key, words in bad:
         with pytest.raises(ConfigError, match=words) as err:
-            parse_train(table, "x.toml", _DVGO)
+            parse_train(table, "x.toml", DVGOSettings)
         assert err.value.key == key and err.value.path == "x.toml"
-    with pytest.raises(ConfigError, match="array of integers"):
-        parse_train({"alpha_mask_updates": [1, -2]}, "x.toml", {"alpha_mask_updates": ("ints", [])})
+    with pytest.raises(ConfigError, match="integer") as err:
+        parse_train({"alpha_mask_updates": [1, -2]}, "x.toml", TensoRFSettings)
+    assert err.value.key == "train.alpha_mask_updates[1]"
+    with pytest.raises(ConfigError, match="one of 'seed' or 'torch'"):
+        parse_train({"weight_init": "xavier"}, "x.toml", NeRFMLPSettings)

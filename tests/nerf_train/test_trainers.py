@@ -21,7 +21,7 @@ from .conftest import TINY, tiny_config
 
 
 def test_trainers_are_registered() -> None:
-    assert {"spikingnerf_d", "dvgo_ann", "spikingnerf_t", "tensorf_ann", "nerf_mlp"} <= set(list_trainers())
+    assert {"spikingnerf_d", "dvgo_ann", "spikingnerf_t", "tensorf_ann", "nerf_mlp", "refnerf"} <= set(list_trainers())
 
 
 @pytest.mark.parametrize("key", sorted(TINY))
@@ -62,9 +62,9 @@ def test_constant_colour_baseline_by_hand(tmp_path: Path) -> None:
     assert trainer.count_inputs()["rays_o"].shape == (1, 16, 16, 3)
 
 
-@pytest.mark.parametrize("key", ["spikingnerf_d", "spikingnerf_t"])
+@pytest.mark.parametrize("key", ["spikingnerf_d", "spikingnerf_t", "spikingnerf_d_pg", "refnerf"])
 def test_resume_repeats_the_uninterrupted_run(tmp_path: Path, key: str) -> None:
-    """Split before the fine stage / alpha-mask update (step 2) and inside it (step 3)."""
+    """Split before the fine stage / alpha-mask update (step 2) and inside it (step 3; pg: between two scalings)."""
     config = tiny_config(tmp_path, key, epochs=3)
     straight, split = tmp_path / "straight", tmp_path / "split"
     run_training(config, TrainOptions(out=straight, threads=1, count=False))
@@ -159,3 +159,46 @@ def test_spikingnerf_d_tcp_reaches_far_above_the_constant_baseline(tmp_path: Pat
     assert final["stage"] == 1.0
     assert final["psnr"] >= final["psnr_constant_baseline"] + 10.0
     assert final["ssim"] > 0.8
+
+
+def test_progressive_scaling_follows_dvgo(tmp_path: Path) -> None:
+    """pg_scale = [1, 2]: the fine stage starts at num_voxels / 4, doubles twice, rebuilds Adam, lowers act_shift."""
+    from snnprof.reference_impls.nerf_train import DVGOTrainer
+
+    cfg = load_config(tiny_config(tmp_path, "spikingnerf_d_pg", epochs=3))
+    model = build_model(cfg)
+    trainer = DVGOTrainer(model, cfg, "cpu")
+    shift0, sizes = float(model.act_shift), []
+    for step in range(6):
+        trainer.train_step(step)
+        sizes.append(model.density.world_size)
+    # coarse steps 0-1 leave the fine grids alone; the fine stage starts at 3375 / 4 and scales before its
+    # (1-based) steps 1 and 2, as DVGO checks ``global_step in pg_scale`` before the update
+    assert sizes[:2] == [(15, 15, 15)] * 2
+    assert sizes[2] == model._world_size(3375 // 2) != model._world_size(3375 // 4)
+    assert sizes[3] == sizes[4] == sizes[5] == (15, 15, 15)
+    assert model.mask_cache.mask.shape == (15, 15, 15) and model.num_voxels == 3375
+    assert float(model.act_shift) == pytest.approx(shift0 - 2.0)
+    assert trainer.lr_origin == 1  # the schedule restarts at the last rebuild (fine step 1, 0-based)
+
+
+def test_cache_refresh_schedule_is_dvgos() -> None:
+    from snnprof.reference_impls.nerf_train import _refresh_cache
+
+    assert [t for t in range(3000) if _refresh_cache(t, 1000)] == [499, 1499, 2499]  # global steps 500, 1500, 2500
+    assert not any(_refresh_cache(t, 0) for t in range(10))
+
+
+def test_occupancy_cache_uses_the_voxel_size_ratio() -> None:
+    """DVGO's ``activate_density`` default interval is ``voxel_size_ratio`` (1 here), not ``stepsize`` x it."""
+    from snnprof.models import create_model
+
+    model = create_model("spikingnerf_d", num_voxels=512, init="dvgo", fast_color_thres=1e-2, alpha_init=1e-4)
+    # alpha(interval 1) = 1 - (1 + e^(d + s))^-1; pick d so that alpha is 1.5e-2 at interval 1 (< 1e-2 at 0.5)
+    target = 1.5e-2
+    shift = float(model.act_shift)
+    density = math.log(1 / (1 - target) - 1) - shift
+    with torch.no_grad():
+        model.density.grid.fill_(density)
+    assert model.interval == pytest.approx(0.5) and model.voxel_size_ratio == pytest.approx(1.0)
+    assert model.update_occupancy_cache() == 512  # kept: 1.5e-2 > 1e-2 (interval 0.5 would give 7.5e-3)

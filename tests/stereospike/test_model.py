@@ -1,4 +1,4 @@
-"""Closed-form checks of the StereoSpike zoo models (docs/seed_models.md section 3.1)."""
+"""Closed-form checks of the StereoSpike zoo models (seed_models.md section 3.1)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from torch import nn
 
 from snnprof.config import load_config
 from snnprof.models import create_model, get_entry, list_models
-from snnprof.models.stereospike import StereoSpike, StereoSpikeANN, encoder_sizes, make_inputs, run
+from snnprof.models.stereospike import StereoSpike, encoder_sizes, make_inputs, run
+from snnprof.models.stereospike_ann import StereoSpikeANN
 from snnprof.pipeline import run_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -135,7 +136,7 @@ def test_monocular_vs_binocular() -> None:
     assert (mono.in_channels, bino.in_channels) == (2, 4)
     assert mono.bottom[0].weight.shape == (32, 2, 5, 5)
     diff = sum(p.numel() for p in bino.parameters()) - sum(p.numel() for p in mono.parameters())
-    assert diff == 2 * 32 * 25
+    assert diff == 2 * 32 * 25 - 4  # the monocular SEW blocks' 4 PLIF nodes learn one w each
     assert _closed_form_macs(4)["bottom"] - _closed_form_macs(2)["bottom"] == 2 * 32 * 25 * H * W
     assert sum(_closed_form_macs(2).values()) == 27_389_097_216
     x = make_inputs(mono, 1, 1, 0)
@@ -143,6 +144,50 @@ def test_monocular_vs_binocular() -> None:
     assert torch.equal(x, make_inputs(bino, 1, 1, 0)[:, :, :2])  # monocular = the left camera
     with pytest.raises(ValueError, match="expected input"):
         run(mono, make_inputs(bino, 1, 1, 0), 1)
+
+
+@pytest.mark.parametrize(
+    ("variant", "layers", "sew", "params"),
+    [("lif", neuron.LIFNode, neuron.ParametricLIFNode, 18_147_112),
+     ("plif", neuron.ParametricLIFNode, neuron.ParametricLIFNode, 18_147_121),
+     ("if", neuron.IFNode, neuron.IFNode, 18_147_108)],
+)
+def test_monocular_is_the_seeds_monocular_class(variant: str, layers: type, sew: type, params: int) -> None:
+    """``fromZero_feedforward_multiscale_tempo_monocular_SpikeFlowNetLike``: LIF(tau 10, ATan) layers and PLIF
+    (init_tau 10, sigmoid) SEW blocks; ``use_plif`` -> PLIF everywhere; ``if`` = the binocular net's neurons."""
+    model = create_model("stereospike", monocular=True, monocular_neuron=variant)
+    assert sum(p.numel() for p in model.parameters()) == params
+    names = ["bottom.2", *(f"conv{i}.2" for i in range(1, 5)), *(f"deconv{i}.2" for i in range(1, 5))]
+    mods = dict(model.named_modules())
+    assert all(type(mods[n]) is layers for n in names)
+    assert all(type(mods[f"bottleneck.{b}.sn{k}"]) is sew for b in (0, 1) for k in (1, 2))
+    for m in model.modules():
+        if isinstance(m, neuron.LIFNode) and not isinstance(m, neuron.ParametricLIFNode):
+            assert m.tau == 10.0 and m.decay_input and m.v_reset == 0.0 and m.detach_reset
+            assert type(m.surrogate_function).__name__ == "ATan"
+        if isinstance(m, neuron.ParametricLIFNode):
+            assert float(1 / m.w.detach().sigmoid()) == pytest.approx(10.0) and m.detach_reset
+            assert type(m.surrogate_function).__name__ == "Sigmoid"
+    assert model.Ineurons.v_threshold == float("inf")
+
+
+def test_monocular_lif_needs_ten_times_the_current() -> None:
+    """From rest, LIF(tau 10) integrates X / 10: the bottom layer fires where conv(x) >= 10 (IF: >= 1)."""
+    lif = create_model("stereospike", monocular=True, height=32, width=48).eval()
+    if_net = create_model("stereospike", monocular=True, monocular_neuron="if", height=32, width=48).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        lif.bottom[0].weight.normal_(0, 0.5)
+        if_net.bottom[0].weight.copy_(lif.bottom[0].weight)
+    x = make_inputs(lif, 1, 1, 0) * 3
+    current = torch.nn.functional.conv2d(x[:, 0], lif.bottom[0].weight, padding=2)
+    for model, scale in ((lif, 10.0), (if_net, 1.0)):
+        seen: dict[str, torch.Tensor] = {}
+        handle = model.bottom.register_forward_hook(lambda m, a, o, seen=seen: seen.__setitem__("out", o))
+        with torch.no_grad():
+            run(model, x, 1)
+        handle.remove()
+        torch.testing.assert_close(seen["out"], (current / scale >= 1.0).float())
 
 
 def _head_outputs(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

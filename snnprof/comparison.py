@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 SCHEMA = "snnprof.compare/1"
 MEASURED = "measured"
+#: Metric-key prefix and verdict label of SpikingNeRF's MLP-only op-count convention.
+SEED_MLP = "energy_pj_seed_mlp_only"
+SEED_MLP_LABEL = "seed MLP-only"
 
 
 def ratio(value: float | None, reference: float | None) -> float | None:
@@ -125,6 +128,7 @@ class Comparison:
         profiles: hardware profiles priced for every run, in order.
         metrics: every compared quantity that applies to at least one run.
         reductions: the first run against each other run, per profile (and measured energy).
+        seed_reductions: the same in SpikingNeRF's MLP-only convention, where both runs have it.
         snn_ann: every SNN against every ANN, per profile (and measured energy).
         notes: remarks that qualify the comparison (e.g. runs on different inputs).
         comparability: per run label and profile, whether its energy can enter a ratio.
@@ -136,6 +140,7 @@ class Comparison:
     profiles: list[str]
     metrics: list[Metric] = field(default_factory=list)
     reductions: list[EnergyVerdict] = field(default_factory=list)
+    seed_reductions: list[EnergyVerdict] = field(default_factory=list)
     snn_ann: list[EnergyVerdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     comparability: dict[str, dict[str, Comparability]] = field(default_factory=dict)
@@ -176,6 +181,7 @@ class Comparison:
             "runs": [r.summary_dict() for r in self.runs],
             "ratios": self.ratios(), "energy_reduction_pct": self.energy_reduction_pct(),
             "verdicts": [_verdict_dict(v) for v in self.reductions],
+            "seed_mlp_only_verdicts": [_verdict_dict(v) for v in self.seed_reductions],
             "snn_ann": [_verdict_dict(v) for v in self.snn_ann],
             "comparability": {label: {p: c.to_dict() for p, c in by.items()}
                               for label, by in self.comparability.items()},
@@ -262,6 +268,8 @@ def _metric_specs(runs: Sequence[Run], profiles: Sequence[str]) -> list[tuple[st
         ("batch_mean", "B per chunk (mean)", "steps", _render("batch_mean")),
         ("batch_max", "B per chunk (max)", "steps", _render("batch_max")),
         ("padding_fraction", "padding", "rate", _render("padding_fraction")),
+        ("sparsity", "sparsity of the SNN input (pooled)", "rate", _render("sparsity")),
+        ("seed_sparsity", "sparsity (seed: chunk mean)", "rate", _render("seed_sparsity")),
         ("points", "valid points per sample", "count", _points),
     ]
     specs += [(key, label, "count", _per_sample(key)) for key, label in COUNT_METRICS]
@@ -273,6 +281,8 @@ def _metric_specs(runs: Sequence[Run], profiles: Sequence[str]) -> list[tuple[st
         names.update(dict.fromkeys(run.firing_rates()))
     specs += [(f"fr:{n}", f"firing rate {n}", "rate", lambda r, n=n: r.firing_rates().get(n)) for n in names]
     specs += [(f"energy_pj.{p}", f"energy · {p}", "energy", lambda r, p=p: r.energy_pj(p)) for p in profiles]
+    specs += [(f"{SEED_MLP}.{p}", f"energy · {p} (seed MLP-only)", "energy", lambda r, p=p: seed_mlp_pj(r, p))
+              for p in profiles]
     specs += [
         (MEASURED, "energy · GPU (measured)", "energy", lambda r: r.measured.per_sample_pj if r.measured else None),
         ("psnr", "PSNR (dB)", "db", lambda r: r.quality.get("psnr")),
@@ -282,11 +292,21 @@ def _metric_specs(runs: Sequence[Run], profiles: Sequence[str]) -> list[tuple[st
     return specs
 
 
+def seed_mlp_pj(run: Run, profile: str) -> float | None:
+    """Per-sample energy of the colour MLP alone (SpikingNeRF's ``--op_count`` convention), else ``None``."""
+    from snnprof.views.spikingnerf import MLP_PREFIXES, seed_op_count
+
+    if run.model not in MLP_PREFIXES or profile not in run.energy:
+        return None
+    count = seed_op_count(run.result, run.model, {profile: run.energy[profile]})
+    return count.energy_pj[profile] / max(run.result.batch_size, 1)
+
+
 def _metric_ratios(key: str, runs: Sequence[Run], values: tuple[float | None, ...]) -> tuple[float | None, ...]:
     """``value / first value``; an energy ratio only where the two runs are priced like for like."""
-    if not key.startswith("energy_pj."):
+    if not key.startswith(("energy_pj.", f"{SEED_MLP}.")):
         return tuple(ratio(v, values[0]) for v in values)
-    profile = key.removeprefix("energy_pj.")
+    profile = key.split(".", 1)[1]
     return tuple(ratio(v, values[0]) if like_for_like(runs[0], run, profile).comparable else None
                  for v, run in zip(values, runs, strict=True))
 
@@ -371,6 +391,23 @@ def verdict(profile: str, subject: Run, baseline: Run, profiles: Sequence[str]) 
                          fair.comparable, fair.reason, untrained)
 
 
+def seed_verdicts(runs: Sequence[Run], profiles: Sequence[str]) -> list[EnergyVerdict]:
+    """The first run against each other one in SpikingNeRF's MLP-only convention (profile ``"P (seed MLP-only)"``)."""
+    out = []
+    for profile in profiles:
+        first = seed_mlp_pj(runs[0], profile) if runs else None
+        for other in runs[1:]:
+            value = seed_mlp_pj(other, profile)
+            if first is None or value is None:
+                continue
+            fair = like_for_like(runs[0], other, profile)
+            untrained = tuple(r.label for r in (runs[0], other) if r.trained is False)
+            out.append(EnergyVerdict(f"{profile} ({SEED_MLP_LABEL})", runs[0].label, other.label, first, value,
+                                     ratio(first, value) if fair.comparable else None, fair.comparable, fair.reason,
+                                     untrained))
+    return out
+
+
 def _reductions(runs: Sequence[Run], profiles: Sequence[str]) -> list[EnergyVerdict]:
     out = []
     for profile in [*profiles, MEASURED]:
@@ -453,7 +490,8 @@ def compare_runs(runs: Sequence[Run], profiles: Sequence[str] | None = None,
         profiles = list(dict.fromkeys(p for run in runs for p in run.profiles))
     return Comparison(
         runs=runs, profiles=list(profiles), metrics=_metrics(runs, profiles),
-        reductions=_reductions(runs, profiles), snn_ann=_snn_ann(runs, profiles),
+        reductions=_reductions(runs, profiles), seed_reductions=seed_verdicts(runs, profiles),
+        snn_ann=_snn_ann(runs, profiles),
         notes=[*notes, *input_notes(runs), *untrained_note(runs)],
         comparability={r.label: {p: comparability(r, p) for p in profiles} for r in runs},
         warnings={r.label: [f"{p}: {w}" for p in profiles if p in r.energy for w in r.energy[p].warnings]

@@ -134,11 +134,14 @@ class ModelConfig(StrictModel):
         name: registered zoo name.
         kwargs: constructor keyword arguments.
         checkpoint: resolved path of a ``state_dict`` file, or ``None``.
+        checkpoint_format: ``snnprof`` (a state dict of this model) or ``upstream`` (the seed
+            repository's own checkpoint, converted on load; see ``snnprof convert``).
     """
 
     name: str
     kwargs: dict[str, Any] = Field(default_factory=dict)
     checkpoint: Path | None = None
+    checkpoint_format: Literal["snnprof", "upstream"] = "snnprof"
 
     _kwargs = field_validator("kwargs")(classmethod(lambda cls, v: check_free_form(v)))
 
@@ -152,6 +155,18 @@ class ModelConfig(StrictModel):
             raise ValueError(f"expected a registered zoo model; unknown model {name!r}; registered models: "
                              + ", ".join(known))
         return name
+
+    @model_validator(mode="after")
+    def _upstream_needs_a_converter(self) -> ModelConfig:
+        if self.checkpoint_format == "upstream":
+            from snnprof.convert import MODEL_SEEDS
+
+            if self.checkpoint is None:
+                raise KeyProblem("model.checkpoint_format", "expected a [model] checkpoint to convert")
+            if self.name not in MODEL_SEEDS:
+                raise KeyProblem("model.checkpoint_format", "expected a zoo model with an upstream converter ("
+                                 + ", ".join(sorted(MODEL_SEEDS)) + f"), got {self.name!r}")
+        return self
 
     @field_validator("checkpoint", mode="before")
     @classmethod
@@ -294,6 +309,7 @@ class RunConfig(StrictModel):
         model: dict[str, Any] = {"name": self.model.name, "kwargs": dict(self.model.kwargs)}
         if self.model.checkpoint is not None:
             model["checkpoint"] = str(self.model.checkpoint)
+            model["checkpoint_format"] = self.model.checkpoint_format
         inp = self.input
         dataset = {"path": str(inp.path), "reader": inp.reader} if inp.path is not None else {}
         return {

@@ -48,7 +48,9 @@ class RenderSummary:
         batch_mean: mean B per chunk.
         batch_max: largest B.
         padding_fraction: ``1 - sum M / sum (T * B)`` over the chunks.
-        sparsity: the seed's sparsity over all chunks (zeros / numel of the ``[T, B, C]`` tensors).
+        sparsity: pooled sparsity over all chunks (zeros / numel of the ``[T, B, C]`` tensors).
+        seed_sparsity: the seed's own figure: per view the mean of the chunks' sparsity, then the
+            mean over views (:func:`snnprof.views.spikingnerf.seed_sparsity`).
         per_chunk: the chunks' own statistics (JSON-ready dicts).
     """
 
@@ -61,6 +63,7 @@ class RenderSummary:
     batch_max: int | None = None
     padding_fraction: float | None = None
     sparsity: float | None = None
+    seed_sparsity: float | None = None
     per_chunk: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,7 +72,8 @@ class RenderSummary:
             "chunks": self.chunks, "rays": self.rays, "points": self.points,
             "time_steps_mean": self.time_steps_mean, "time_steps_max": self.time_steps_max,
             "batch_mean": self.batch_mean, "batch_max": self.batch_max,
-            "padding_fraction": self.padding_fraction, "sparsity": self.sparsity, "per_chunk": self.per_chunk,
+            "padding_fraction": self.padding_fraction, "sparsity": self.sparsity,
+            "seed_sparsity": self.seed_sparsity, "per_chunk": self.per_chunk,
         }
 
 
@@ -78,6 +82,16 @@ def _chunk_dict(chunk: Any) -> dict[str, Any]:
     if hasattr(chunk, "to_dict"):
         return dict(chunk.to_dict())
     return {k: v for k, v in vars(chunk).items() if not k.startswith("_")}
+
+
+def _seed_sparsity(stats: Sequence[Any]) -> float | None:
+    """The seed's chunk-mean sparsity when the chunks carry it (``None`` otherwise)."""
+    from snnprof.views.spikingnerf import seed_sparsity
+
+    try:
+        return seed_sparsity(stats)
+    except AttributeError:  # chunk statistics of other models (no view / sparsity fields)
+        return None
 
 
 def summarize_chunks(stats: Sequence[Any]) -> RenderSummary | None:
@@ -111,7 +125,7 @@ def summarize_chunks(stats: Sequence[Any]) -> RenderSummary | None:
         time_steps_mean=sum(steps) / len(steps), time_steps_max=max(steps),
         batch_mean=sum(batch) / len(batch), batch_max=max(batch),
         padding_fraction=1.0 - sum(int(s.points) for s in snn) / rows if rows else 0.0,
-        sparsity=sparsity, per_chunk=[_chunk_dict(s) for s in stats],
+        sparsity=sparsity, seed_sparsity=_seed_sparsity(snn), per_chunk=[_chunk_dict(s) for s in stats],
     )
 
 

@@ -120,14 +120,20 @@ def _mismatch(model: nn.Module, state: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def load_checkpoint(model: nn.Module, checkpoint: Path, cfg_path: Path) -> None:
-    """Load a ``state_dict`` checkpoint into ``model`` (``torch.load(weights_only=True)``, on CPU).
+def load_checkpoint(model: nn.Module, checkpoint: Path, cfg_path: Path, cfg: RunConfig | None = None) -> None:
+    """Load a checkpoint into ``model`` (``torch.load(weights_only=True)``, on CPU).
+
+    With ``[model] checkpoint_format = "upstream"`` (``cfg`` given) the file is a seed repository's
+    own checkpoint, converted by :func:`snnprof.convert.load_upstream`; otherwise a ``state_dict``.
 
     Raises:
         ConfigError: unreadable file, no state dict inside, or a checkpoint of another model
             (the message names the path and the mismatching keys).
     """
     key = "model.checkpoint"
+    if cfg is not None and cfg.model.checkpoint_format == "upstream":
+        _load_upstream(model, checkpoint, cfg)
+        return
     try:
         obj = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001  (torch raises many types for bad/unsafe files)
@@ -146,6 +152,22 @@ def load_checkpoint(model: nn.Module, checkpoint: Path, cfg_path: Path) -> None:
         model.load_state_dict(state, strict=True)
     except Exception as err:  # noqa: BLE001  (dtype or custom load hooks of the model's own)
         raise ConfigError(cfg_path, key, f"checkpoint {checkpoint} does not load: {described(err)}") from None
+
+
+def _load_upstream(model: nn.Module, checkpoint: Path, cfg: RunConfig) -> None:
+    """Convert a seed's upstream checkpoint and load it (keys and shapes checked by the converter)."""
+    from snnprof.convert import UpstreamCheckpointError, load_upstream
+
+    try:
+        state = load_upstream(cfg.model.name, checkpoint, dict(cfg.model.kwargs))
+    except UpstreamCheckpointError as err:
+        raise ConfigError(cfg.path, "model.checkpoint", f"upstream checkpoint {checkpoint}: "
+                                                        f"{err.key + ': ' if err.key else ''}{err.expected}") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except Exception as err:  # noqa: BLE001  (dtype or custom load hooks of the model's own)
+        raise ConfigError(cfg.path, "model.checkpoint", f"upstream checkpoint {checkpoint} does not load: "
+                                                        f"{described(err)}") from None
 
 
 def _check_overrides(cfg: RunConfig, model: nn.Module) -> None:
@@ -213,7 +235,7 @@ def prepare_model(cfg: RunConfig, device: torch.device | str = "cpu", *, train: 
     torch.manual_seed(cfg.input.seed)  # every process and command builds the same weights
     model = build_model(cfg)
     if cfg.model.checkpoint is not None:
-        load_checkpoint(model, cfg.model.checkpoint, cfg.path)
+        load_checkpoint(model, cfg.model.checkpoint, cfg.path, cfg)
     model.train(train)
     _check_overrides(cfg, model)
     return model.to(device)

@@ -379,7 +379,7 @@ class _Run:
         """Build model and trainer (seeded), then restore a checkpoint when resuming."""
         self.model = build_model(self.cfg)
         if self.cfg.model.checkpoint is not None and self.ckpt is None:
-            load_checkpoint(self.model, self.cfg.model.checkpoint, self.cfg.path)
+            load_checkpoint(self.model, self.cfg.model.checkpoint, self.cfg.path, self.cfg)
         _check_overrides(self.cfg, self.model)
         if self.ckpt is not None:
             _check_resume(self.ckpt, self.cfg, self.model, self.out / CHECKPOINT)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snnprof.counting.results import ProfileResult
+from snnprof.energy.estimate import EnergyResult
 
 __all__ = [
     "MLP_PREFIXES",
@@ -89,23 +90,22 @@ def _prefix(result: ProfileResult, model: str | None) -> tuple[str, str]:
     return name, MLP_PREFIXES[name]
 
 
-def seed_op_count(result: ProfileResult, model: str | None = None) -> SeedOpCount:
+def seed_op_count(result: ProfileResult, model: str | None = None,
+                  energy: Mapping[str, EnergyResult] | None = None) -> SeedOpCount:
     """The seed's MLP-only ``--op_count`` figures of a profiled SpikingNeRF / DVGO / TensoRF run.
 
     Args:
-        result: the profile (``snnprof.profile`` / ``snnprof count``), with energies in ``result.energy``
-            for the profiles whose MLP-only energy is wanted.
+        result: the profile (``snnprof.profile`` / ``snnprof count``).
         model: zoo model name (default: ``result.model``).
+        energy: the run's energy estimates by profile (``Run.energy``, or ``snnprof.energy.price``);
+            the MLP-only energy sums those layers' energies.
 
     Raises:
         ValueError: a model without this convention.
     """
     name, prefix = _prefix(result, model)
     layers = [r for r in result.layers if r.name.startswith(prefix) and (r.dense_macs or r.sops)]
-    energies: dict[str, float] = {}
-    for profile, energy in (getattr(result, "energy", None) or {}).items():
-        per_layer = energy.get("layers", {}) if isinstance(energy, Mapping) else {}
-        energies[profile] = float(sum(per_layer.get(r.name, 0.0) for r in layers))
+    energies = {profile: float(sum(e.layers.get(r.name, 0.0) for r in layers)) for profile, e in (energy or {}).items()}
     return SeedOpCount(name, tuple(r.name for r in layers), sum(int(r.macs) for r in layers),
                        sum(int(r.sops) for r in layers), sum(int(r.dense_macs) for r in layers),
                        int(result.batch_size), energies)  # fmt: skip

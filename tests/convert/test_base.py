@@ -106,3 +106,30 @@ def test_cli_bad_input_is_one_error_line_and_writes_nothing(tmp_path: Path, args
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and message in " ".join(result.output.split())
     assert not out.exists() and "Traceback" not in result.output
+
+
+def test_config_checkpoint_format_upstream_counts_the_converted_weights(tmp_path: Path) -> None:
+    """``[model] checkpoint_format = "upstream"`` profiles an upstream checkpoint as its conversion does."""
+    path = _ottt_checkpoint(tmp_path)
+    converted = tmp_path / "model.pt"
+    assert runner.invoke(app, ["convert", "ottt", str(path), "--out", str(converted), "-q"]).exit_code == 0
+    body = ('kwargs = { num_classes = 5, width = 0.125 }\n{ckpt}[input]\nbatch_size = 1\ntime_steps = 2\n'
+            'kwargs = { image_size = 32 }\n')
+    for name, ckpt in (("up", f'checkpoint = "{path.name}"\ncheckpoint_format = "upstream"\n'),
+                       ("ours", f'checkpoint = "{converted.name}"\n')):
+        (tmp_path / f"{name}.toml").write_text('[model]\nname = "ottt_vgg11_ws"\n' + body.replace("{ckpt}", ckpt))
+        result = runner.invoke(app, ["count", str(tmp_path / f"{name}.toml"), "--json", str(tmp_path / f"{name}.json"),
+                                     "-q"])
+        assert result.exit_code == 0, result.output
+    up, ours = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("up", "ours"))
+    assert up["layers"] == ours["layers"] and up["totals"] == ours["totals"]
+    assert up["config"]["model"]["checkpoint_format"] == "upstream"
+
+
+def test_config_upstream_format_needs_a_converter_and_a_checkpoint(tmp_path: Path) -> None:
+    cases = {'name = "sj_spiking_cnn"\ncheckpoint_format = "upstream"\n': "expected a [model] checkpoint",
+             'name = "ottt_vgg11_ws"\ncheckpoint_format = "pickle"\n': "expected one of"}
+    for model, message in cases.items():
+        (tmp_path / "c.toml").write_text(f"[model]\n{model}")
+        result = runner.invoke(app, ["count", str(tmp_path / "c.toml")])
+        assert result.exit_code == 2 and "model.checkpoint_format" in result.stderr and message in result.stderr

@@ -47,19 +47,18 @@ def test_seed_sparsity_of_a_render_matches_the_chunks(tiny_rays: dict[str, torch
     assert seed_sparsity(stats) == pytest.approx(sum(sum(p) / len(p) for p in per_view) / len(views))
 
 
-def _counted(name: str, rays: dict[str, torch.Tensor]) -> tuple[snnprof.ProfileResult, torch.nn.Module]:
+def _counted(name: str, rays: dict[str, torch.Tensor]) -> tuple[snnprof.ProfileResult, torch.nn.Module, dict]:
     model = tiny(name)
     result = snnprof.profile(model, rays, strict=True, batch_size=2, time_steps=1, model_name=name)
-    result.energy["cmos45nm_fp32"] = snnprof.estimate_energy(result, "cmos45nm_fp32").to_dict()
-    return result, model
+    return result, model, {"cmos45nm_fp32": snnprof.estimate_energy(result, "cmos45nm_fp32")}
 
 
 def test_mlp_only_count_is_the_seeds_for_spikingnerf_t_and_tensorf(tiny_rays: dict[str, torch.Tensor]) -> None:
-    snn, snn_model = _counted("spikingnerf_t", tiny_rays)
-    ann, ann_model = _counted("tensorf_ann", tiny_rays)
+    snn, snn_model, snn_energy = _counted("spikingnerf_t", tiny_rays)
+    ann, ann_model, ann_energy = _counted("tensorf_ann", tiny_rays)
     n_snn = sum(c.points for c in snn_model.last_render_stats)
     n_ann = sum(c.points for c in ann_model.last_render_stats)
-    s, a = seed_op_count(snn), seed_op_count(ann)
+    s, a = seed_op_count(snn, energy=snn_energy), seed_op_count(ann, energy=ann_energy)
     assert s.layers == ("render_module.layer1", "render_module.hidden.0.0", "render_module.layer3")
     assert "basis_mat" not in s.layers + a.layers and snn.layer("basis_mat").macs > 0
     assert s.macs == n_snn * 150 * C  # the seed's N_valid * in_mlpC * featureC
@@ -67,7 +66,7 @@ def test_mlp_only_count_is_the_seeds_for_spikingnerf_t_and_tensorf(tiny_rays: di
     assert s.sops == spikes[0] * C + spikes[1] * 3  # spikes_L1 * featureC + spikes_L2 * 3
     assert a.macs == a.dense_macs == n_ann * (150 * C + C * C + 3 * C) and a.sops == 0
     assert s.macs < snn.totals.macs  # the full count adds the basis matrix
-    layers = snn.energy["cmos45nm_fp32"]["layers"]
+    layers = snn_energy["cmos45nm_fp32"].layers
     assert s.energy_pj["cmos45nm_fp32"] == pytest.approx(sum(layers[n] for n in s.layers))
     expected = (1 - (s.energy_pj["cmos45nm_fp32"] / 2) / (a.energy_pj["cmos45nm_fp32"] / 2)) * 100
     assert mlp_only_reduction(s, a, "cmos45nm_fp32") == pytest.approx(expected)
@@ -75,7 +74,7 @@ def test_mlp_only_count_is_the_seeds_for_spikingnerf_t_and_tensorf(tiny_rays: di
 
 
 def test_mlp_only_equals_full_for_dvgo_and_refuses_other_models(tiny_rays: dict[str, torch.Tensor]) -> None:
-    result, _ = _counted("spikingnerf_d", tiny_rays)
+    result, _, _ = _counted("spikingnerf_d", tiny_rays)
     seed = seed_op_count(result)
     assert (seed.macs, seed.sops, seed.dense_macs) == (result.totals.macs, result.totals.sops,
                                                        result.totals.dense_macs)

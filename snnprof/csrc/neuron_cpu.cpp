@@ -56,6 +56,9 @@
 namespace {
 
 enum Charge : int { kIF = 0, kLIFDecay = 1, kLIFNoDecay = 2, kPLIFDecay = 3, kPLIFNoDecay = 4 };
+// Internal: LIF whose 1/tau is exact (tau a power of two, e.g. the default 2). x / tau and x * (1/tau) are
+// then the same correctly rounded number, so the division becomes a multiplication, bit for bit.
+enum ChargeInternal : int { kLIFDecayMul = 5, kLIFNoDecayMul = 6 };
 enum Surrogate : int { kSigmoid = 0, kATan = 1 };
 enum Flags : int { kStreamStores = 1 };
 
@@ -210,7 +213,53 @@ inline V exp_nonpositive_f32(V x) {
 }
 
 inline float exp_nonpositive(float x) { return exp_nonpositive_f32<float, int32_t>(x); }
+
+#if defined(__AVX512F__)
+// The same polynomial with AVX-512's rounding and scaling instructions (fewer operations, same range).
+inline vfloat exp_nonpositive(vfloat xv) {
+    const __m512 x = _mm512_max_ps((__m512)xv, _mm512_set1_ps(-87.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f),
+                                     _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x));
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return (vfloat)_mm512_scalef_ps(p, n);
+}
+#else
 inline vfloat exp_nonpositive(vfloat x) { return exp_nonpositive_f32<vfloat, vint32>(x); }
+#endif
+
+// 1 / d for d in [1, 4] (the sigmoid surrogate's denominator); AVX-512: a 14-bit estimate and one
+// Newton step (relative error ~1e-8, below float precision) instead of a division.
+template <typename V>
+inline V reciprocal(V d) {
+    return splat<V>(1) / d;
+}
+#if defined(__AVX512F__)
+template <>
+inline vfloat reciprocal(vfloat dv) {
+    const __m512 d = (__m512)dv;
+    const __m512 r = _mm512_rcp14_ps(d);
+    return (vfloat)_mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
+}
+#endif
+
+// |x|: the sign bit cleared (float vectors), else a select.
+template <typename V>
+inline V absolute(V x) {
+    if constexpr (std::is_same_v<V, vfloat>) {
+        return (vfloat)((vint32)x & 0x7fffffff);
+    } else {
+        return select(x < 0, -x, x);
+    }
+}
+
 inline double exp_nonpositive(double x) { return std::exp(x); }
 inline vdouble exp_nonpositive(vdouble x) {
     for (int64_t i = 0; i < kLanes<double>; ++i) x[i] = std::exp(x[i]);
@@ -228,7 +277,7 @@ inline V charge(V v, V x, T k, T vr) {
         return v + (x - (v - vr)) / k;
     } else if constexpr (C == kLIFNoDecay) {
         return v - (v - vr) / k + x;
-    } else if constexpr (C == kPLIFDecay) {
+    } else if constexpr (C == kPLIFDecay || C == kLIFDecayMul) {
         return v + (x - (v - vr)) * k;
     } else {
         return v - (v - vr) * k + x;
@@ -262,9 +311,9 @@ inline V dh_dq(V v, V x, T vr) {
 template <int S, typename V, typename T>
 inline V surrogate_grad(V x, T alpha, T scale) {
     if constexpr (S == kSigmoid) {  // alpha sig(a x) (1 - sig(a x)) = alpha e / (1 + e)^2, e = exp(-alpha |x|)
-        const V e = exp_nonpositive(-alpha * select(x < T(0), -x, x));
+        const V e = exp_nonpositive(-alpha * absolute(x));
         const V d = T(1) + e;
-        return alpha * e / (d * d);
+        return alpha * e * reciprocal(d * d);
     } else {
         const V z = x * scale;  // scale = pi / 2 * alpha
         return (alpha / T(2)) / (T(1) + z * z);
@@ -278,7 +327,7 @@ inline V charge_grads(V gh, T kk, V* gv) {
     if constexpr (C == kIF) {
         *gv = gh;
         return gh;
-    } else if constexpr (C == kLIFDecay || C == kPLIFDecay) {
+    } else if constexpr (C == kLIFDecay || C == kPLIFDecay || C == kLIFDecayMul) {
         const V g = gh * kk;
         *gv = gh - g;
         return g;
@@ -290,17 +339,12 @@ inline V charge_grads(V gh, T kk, V* gv) {
 
 constexpr bool is_plif(int c) { return c == kPLIFDecay || c == kPLIFNoDecay; }
 
-template <int C>
-constexpr bool divides_by_k() {
-    return C == kLIFDecay || C == kLIFNoDecay;
-}
-
 // ----------------------------------------------------------------------------------------- forward
 
 // Constants of one call.
 template <typename T>
 struct Consts {
-    T k;      // tau (LIF) or q (PLIF), as in the charge equation
+    T k;      // tau (LIF), q (PLIF) or 1 / tau (LIF with an exact reciprocal), as in the charge equation
     T kk;     // 1 / tau (LIF) or q (PLIF): dH/dX
     T vth, vr, alpha;
     T scale;  // pi / 2 * alpha (ATan)
@@ -318,7 +362,8 @@ int64_t block_width(int64_t n, int threads, int64_t budget_elems) {
 // One time step of one block: charge, fire, reset; spikes (and the membrane) out.
 template <typename T, int C, bool HARD>
 inline void forward_row(const T* __restrict x, T* __restrict v, T* __restrict s, T* __restrict vs, int64_t len,
-                        bool nt, const Consts<T>& c) {
+                        bool nt, const Consts<T>& consts) {
+    const Consts<T> c = consts;  // a local copy: the stores below cannot alias it, so it stays in registers
     using V = Vec<T>;
     constexpr int64_t L = kLanes<T>;
     const int64_t head = nt ? head_to_align(s, len) : 0;
@@ -375,7 +420,8 @@ void forward_impl(const T* __restrict x, const T* __restrict v0, T* __restrict s
 // The arithmetic is the forward's, so H is bit-identical to what the forward computed.
 template <typename T, int C, bool HARD>
 inline void recompute_row(const T* __restrict x, T* __restrict v, T* __restrict h_out, T* __restrict f_out,
-                          int64_t len, const Consts<T>& c) {
+                          int64_t len, const Consts<T>& consts) {
+    const Consts<T> c = consts;  // a local copy: the stores below cannot alias it, so it stays in registers
     using V = Vec<T>;
     constexpr int64_t L = kLanes<T>;
     int64_t i = 0;
@@ -416,7 +462,8 @@ inline V backward_element(V h, V f, V gs, V gv, V* carry, V* gk, const Consts<T>
 template <typename T, int C, bool HARD, bool DETACH, int S>
 inline void backward_row(const T* __restrict h, const T* __restrict f, const T* __restrict gs,
                          const T* __restrict gv, T* __restrict gx, T* __restrict carry, T* __restrict gk, int64_t len,
-                         bool nt, const Consts<T>& c) {
+                         bool nt, const Consts<T>& consts) {
+    const Consts<T> c = consts;  // a local copy: the stores below cannot alias it, so it stays in registers
     using V = Vec<T>;
     constexpr int64_t L = kLanes<T>;
     const int64_t head = nt ? head_to_align(gx, len) : 0;
@@ -505,6 +552,17 @@ struct Call {
     int threads, flags;
 };
 
+// LIF with a power-of-two tau takes the multiplying charge code, with k = 1 / tau (exact); else chg as is.
+template <typename T>
+int internal_charge(int chg, double* k) {
+    int exponent;
+    const bool lif = chg == kLIFDecay || chg == kLIFNoDecay;
+    if (!lif || !std::isfinite(*k) || *k <= 0 || std::frexp(*k, &exponent) != 0.5) return chg;
+    if (!std::isnormal(static_cast<T>(1.0 / *k)) || !std::isnormal(static_cast<T>(*k))) return chg;
+    *k = 1.0 / *k;
+    return chg == kLIFDecay ? kLIFDecayMul : kLIFNoDecayMul;
+}
+
 template <typename T>
 Consts<T> consts(int chg, T k, T vth, T vr, T alpha) {
     const bool lif = chg == kLIFDecay || chg == kLIFNoDecay;
@@ -530,6 +588,8 @@ int forward_dispatch(const T* x, const T* v0, T* s, T* vs, T* vl, const Call& a,
         case kLIFNoDecay: return forward_charge<T, kLIFNoDecay>(x, v0, s, vs, vl, a, hard, c);
         case kPLIFDecay: return forward_charge<T, kPLIFDecay>(x, v0, s, vs, vl, a, hard, c);
         case kPLIFNoDecay: return forward_charge<T, kPLIFNoDecay>(x, v0, s, vs, vl, a, hard, c);
+        case kLIFDecayMul: return forward_charge<T, kLIFDecayMul>(x, v0, s, vs, vl, a, hard, c);
+        case kLIFNoDecayMul: return forward_charge<T, kLIFNoDecayMul>(x, v0, s, vs, vl, a, hard, c);
         default: return -1;
     }
 }
@@ -574,6 +634,8 @@ int backward_dispatch(const BackwardPtrs<T>& p, const Call& a, int chg, int hard
         case kLIFNoDecay: return backward_reset<T, kLIFNoDecay>(p, a, hard, detach, surrogate, c);
         case kPLIFDecay: return backward_reset<T, kPLIFDecay>(p, a, hard, detach, surrogate, c);
         case kPLIFNoDecay: return backward_reset<T, kPLIFNoDecay>(p, a, hard, detach, surrogate, c);
+        case kLIFDecayMul: return backward_reset<T, kLIFDecayMul>(p, a, hard, detach, surrogate, c);
+        case kLIFNoDecayMul: return backward_reset<T, kLIFNoDecayMul>(p, a, hard, detach, surrogate, c);
         default: return -1;
     }
 }
@@ -581,6 +643,7 @@ int backward_dispatch(const BackwardPtrs<T>& p, const Call& a, int chg, int hard
 template <typename T>
 int forward_typed(const void* x, const void* v0, void* spikes, void* v_seq, void* v_last, const Call& a, int chg,
                   int hard, double k, double vth, double vr) {
+    chg = internal_charge<T>(chg, &k);
     const Consts<T> c = consts<T>(chg, static_cast<T>(k), static_cast<T>(vth), static_cast<T>(vr), T(0));
     return forward_dispatch<T>(static_cast<const T*>(x), static_cast<const T*>(v0), static_cast<T*>(spikes),
                                static_cast<T*>(v_seq), static_cast<T*>(v_last), a, chg, hard, c);
@@ -590,6 +653,7 @@ template <typename T>
 int backward_typed(const void* x, const void* v0, const void* gs, const void* gv_seq, const void* gv_last, void* gx,
                    void* gv0, double* gk, const Call& a, int chg, int hard, int detach, int surrogate, double k,
                    double vth, double vr, double alpha) {
+    chg = internal_charge<T>(chg, &k);
     const BackwardPtrs<T> p{static_cast<const T*>(x),       static_cast<const T*>(v0),
                             static_cast<const T*>(gs),      static_cast<const T*>(gv_seq),
                             static_cast<const T*>(gv_last), static_cast<T*>(gx),
@@ -615,6 +679,7 @@ int snn_vector_bytes() { return SNN_VEC_BYTES; }
 int snn_forward(int dtype, const void* x, const void* v0, void* spikes, void* v_seq, void* v_last, int64_t steps,
                 int64_t n, int chg, int hard, double k, double vth, double vr, int threads, int flags) {
     const Call a{steps, n, threads, flags};
+    if (chg < kIF || chg > kPLIFNoDecay) return -1;
     if (dtype == 0) return forward_typed<float>(x, v0, spikes, v_seq, v_last, a, chg, hard, k, vth, vr);
     if (dtype == 1) return forward_typed<double>(x, v0, spikes, v_seq, v_last, a, chg, hard, k, vth, vr);
     return -1;
@@ -626,6 +691,7 @@ int snn_backward(int dtype, const void* x, const void* v0, const void* gs, const
                  void* gx, void* gv0, double* gk, int64_t steps, int64_t n, int chg, int hard, int detach,
                  int surrogate, double k, double vth, double vr, double alpha, int threads, int flags) {
     const Call a{steps, n, threads, flags};
+    if (chg < kIF || chg > kPLIFNoDecay) return -1;
     if (dtype == 0) {
         return backward_typed<float>(x, v0, gs, gv_seq, gv_last, gx, gv0, gk, a, chg, hard, detach, surrogate, k,
                                      vth, vr, alpha);

@@ -149,10 +149,13 @@ def _n(value: int) -> str:
 
 
 def _table(title: str, headers: tuple[str, ...], left: int) -> Table:
-    """A compact table; the first ``left`` columns are left-aligned, the others right-aligned."""
+    """A compact table; the first ``left`` columns are left-aligned and may fold, the numbers are never cut."""
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
     for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i < left else "right", no_wrap=True)
+        if i < left:
+            table.add_column(header, justify="left", overflow="fold")
+        else:
+            table.add_column(header, justify="right", no_wrap=True, min_width=max(len(header), 5))
     return table
 
 

@@ -143,3 +143,14 @@ def test_no_compiler_is_a_clear_error_and_the_bench_says_so(monkeypatch):
     finally:
         fused_cpu.load_library.cache_clear()
     assert reason is not None and reason.startswith("no C++ compiler found") and "\n" not in reason
+
+
+@pytest.mark.parametrize("tau", [2.0, 4.0, 1.5, 3.0, 2.0**0.5])
+@pytest.mark.parametrize("decay", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_lif_exact_for_every_tau(fused_lib, tau: float, decay: bool, dtype):
+    """Powers of two multiply by the exact reciprocal, other tau divide: both bit-identical to the eager loop."""
+    spec = NeuronSpec("lif", tau=tau, decay_input=decay)
+    x = torch.randn(7, 1000, dtype=dtype, generator=torch.Generator().manual_seed(3)) + 0.8
+    ref, got = eager_multistep(x, spec, store_v_seq=True), fused_multistep(x, spec, store_v_seq=True)
+    assert torch.equal(ref.spikes, got.spikes) and torch.equal(ref.v, got.v)

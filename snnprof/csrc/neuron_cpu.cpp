@@ -9,10 +9,11 @@
 // Memory traffic is the point of this file: a neuron update does a handful of flops per element, so
 // the kernels are limited by how fast [T, N] tensors stream through DRAM.
 //   * Layout: x, spikes, v_seq and the gradients are contiguous row-major [T, N]. Each OpenMP thread
-//     takes blocks of neurons (dynamic schedule); a block's membrane stays in a local, cache-resident
+//     takes a contiguous range of blocks of neurons; a block's membrane stays in a local, cache-resident
 //     array while the time loop runs inside the block, so every input element is read once and every
-//     output element written once per pass, in runs of a whole block row (64 KiB) that the hardware
-//     prefetchers follow.
+//     output element written once per pass, in runs of a whole block row (16 KiB forward). While a
+//     thread works on a block it prefetches the next block's x into L2 (software prefetch: sixteen
+//     interleaved row streams are more than the hardware prefetchers follow well).
 //   * The loops are written with GCC/Clang vector extensions (512-bit with AVX-512, else 256/128-bit).
 //   * Outputs can be written with non-temporal (streaming) stores (flag kStreamStores): a large output
 //     is then written to DRAM once, without first being read into the cache (write-allocate), which
@@ -44,6 +45,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #if defined(__AVX512F__)
 #define SNN_VEC_BYTES 64
@@ -62,8 +66,11 @@ enum ChargeInternal : int { kLIFDecayMul = 5, kLIFNoDecayMul = 6 };
 enum Surrogate : int { kSigmoid = 0, kATan = 1 };
 enum Flags : int { kStreamStores = 1 };
 
-constexpr int64_t kBlockBytes = 64 << 10;      // forward: membrane of one block (stays in L1/L2)
-constexpr int64_t kBackwardBytes = 512 << 10;  // backward: recomputed H (and PLIF's dH/dq) of one block (L2)
+constexpr int64_t kBlockBytes = 16 << 10;      // forward: membrane of one block (stays in L1)
+constexpr int64_t kPrefetchBytes = 256 << 10;  // forward: prefetch the next block's x only if it fits in L2
+constexpr int64_t kPrefetchAhead = 512;        // backward: grad_spike prefetched this many elements ahead
+constexpr int64_t kBackwardBytes = 256 << 10;  // backward: recomputed H (and PLIF's dH/dq) of one block (L2),
+                                               // leaving L2 room for the next block's x, prefetched
 constexpr int64_t kBlocksPerThread = 4;        // at least this many blocks per thread when N allows
 
 // ----------------------------------------------------------------------------------------- vectors
@@ -388,7 +395,7 @@ int64_t block_width(int64_t n, int threads, int64_t budget_elems) {
 // One time step of one block: charge, fire, reset; spikes (and the membrane) out.
 template <typename T, int C, bool HARD>
 inline void forward_row(const T* __restrict x, T* __restrict v, T* __restrict s, T* __restrict vs, int64_t len,
-                        bool nt, const Consts<T>& consts) {
+                        const T* prefetch, int64_t prefetch_len, bool nt, const Consts<T>& consts) {
     const Consts<T> c = consts;  // a local copy: the stores below cannot alias it, so it stays in registers
     using V = Vec<T>;
     constexpr int64_t L = kLanes<T>;
@@ -401,6 +408,7 @@ inline void forward_row(const T* __restrict x, T* __restrict v, T* __restrict s,
         if (vs) vs[i] = v[i];
     }
     for (; i + L <= len; i += L) {
+        if (prefetch && i < prefetch_len) __builtin_prefetch(prefetch + i, 0, 2);  // into L2: the next block's row
         const V h = charge<C>(load<V>(v + i), load<V>(x + i), c.k, c.vr);
         const V vn = reset<HARD>(h, c.vth, c.vr);
         put(s + i, spike(h, c.vth), nt);
@@ -422,17 +430,27 @@ void forward_impl(const T* __restrict x, const T* __restrict v0, T* __restrict s
     const int64_t blocks = (n + width - 1) / width;
     const T v_start = HARD ? c.vr : T(0);
     const bool nt = (flags & kStreamStores) && can_stream(spikes, v_seq);
+    const bool prefetch = steps * width * static_cast<int64_t>(sizeof(T)) <= kPrefetchBytes;
+    // Each thread takes a contiguous range of blocks; while it works on row t of a block it prefetches
+    // row t of its next block into L2 (one block of x ahead).
 #pragma omp parallel num_threads(threads)
     {
         std::vector<T> v(width);
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t b = 0; b < blocks; ++b) {
+#ifdef _OPENMP
+        const int64_t id = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+        const int64_t id = 0, team = 1;
+#endif
+        const int64_t first = blocks * id / team, last = blocks * (id + 1) / team;
+        for (int64_t b = first; b < last; ++b) {
             const int64_t lo = b * width;
             const int64_t len = std::min(width, n - lo);
+            const int64_t next_len = b + 1 < last && prefetch ? std::min(width, n - lo - width) : 0;
             for (int64_t i = 0; i < len; ++i) v[i] = v0 ? v0[lo + i] : v_start;
             for (int64_t t = 0; t < steps; ++t) {
                 const int64_t off = t * n + lo;
-                forward_row<T, C, HARD>(x + off, v.data(), spikes + off, v_seq ? v_seq + off : nullptr, len, nt, c);
+                forward_row<T, C, HARD>(x + off, v.data(), spikes + off, v_seq ? v_seq + off : nullptr, len,
+                                        next_len > 0 ? x + off + width : nullptr, next_len, nt, c);
             }
             if (v_last) std::memcpy(v_last + lo, v.data(), len * sizeof(T));
         }
@@ -488,7 +506,7 @@ inline V backward_element(V h, V f, V gs, V gv, V* carry, V* gk, const Consts<T>
 template <typename T, int C, bool HARD, bool DETACH, int S>
 inline void backward_row(const T* __restrict h, const T* __restrict f, const T* __restrict gs,
                          const T* __restrict gv, T* __restrict gx, T* __restrict carry, T* __restrict gk, int64_t len,
-                         bool nt, const Consts<T>& consts) {
+                         const T* prefetch, int64_t prefetch_len, bool nt, const Consts<T>& consts) {
     const Consts<T> c = consts;  // a local copy: the stores below cannot alias it, so it stays in registers
     using V = Vec<T>;
     constexpr int64_t L = kLanes<T>;
@@ -503,6 +521,8 @@ inline void backward_row(const T* __restrict h, const T* __restrict f, const T* 
     };
     for (; i < head; ++i) scalar(i);
     for (; i + L <= len; i += L) {
+        if (prefetch && i < prefetch_len) __builtin_prefetch(prefetch + i, 0, 2);  // into L2: the next block's x
+        __builtin_prefetch(gs + i + kPrefetchAhead, 0, 3);                       // the DRAM stream, into L1
         V ci = load<V>(carry + i), ki = load<V>(gk + i);
         const V fi = is_plif(C) ? load<V>(f + i) : splat<V>(T(0));
         const V gvi = gv ? load<V>(gv + i) : splat<V>(T(0));
@@ -523,8 +543,8 @@ struct BackwardScratch {
 
 template <typename T, int C, bool HARD, bool DETACH, int S>
 double backward_block(const T* x, const T* v0, const T* gs, const T* gv_seq, const T* gv_last, T* gx, T* gv0,
-                      int64_t steps, int64_t n, int64_t lo, int64_t len, int64_t width, bool nt, const Consts<T>& c,
-                      BackwardScratch<T>& w) {
+                      int64_t steps, int64_t n, int64_t lo, int64_t len, int64_t next_lo, int64_t next_len,
+                      int64_t width, bool nt, const Consts<T>& c, BackwardScratch<T>& w) {
     const T v_start = HARD ? c.vr : T(0);
     for (int64_t i = 0; i < len; ++i) {
         w.v[i] = v0 ? v0[lo + i] : v_start;
@@ -535,11 +555,12 @@ double backward_block(const T* x, const T* v0, const T* gs, const T* gv_seq, con
         recompute_row<T, C, HARD>(x + t * n + lo, w.v.data(), w.h.data() + t * width,
                                   is_plif(C) ? w.f.data() + t * width : nullptr, len, c);
     }
-    for (int64_t t = steps - 1; t >= 0; --t) {
+    for (int64_t t = steps - 1; t >= 0; --t) {  // each reverse step prefetches one x row of the next block
         const int64_t off = t * n + lo;
+        const T* next = next_len > 0 ? x + (steps - 1 - t) * n + next_lo : nullptr;
         backward_row<T, C, HARD, DETACH, S>(w.h.data() + t * width, is_plif(C) ? w.f.data() + t * width : nullptr,
                                             gs + off, gv_seq ? gv_seq + off : nullptr, gx + off, w.carry.data(),
-                                            w.gk.data(), len, nt, c);
+                                            w.gk.data(), len, next, next_len, nt, c);
     }
     if (gv0) std::memcpy(gv0 + lo, w.carry.data(), len * sizeof(T));
     double acc = 0.0;
@@ -557,14 +578,22 @@ void backward_impl(const T* x, const T* v0, const T* gs, const T* gv_seq, const 
     const int64_t blocks = (n + width - 1) / width;
     const bool nt = (flags & kStreamStores) && can_stream(gx, gx);
     double gk_total = 0.0;
+    // Each thread takes a contiguous range of blocks, so it knows its next block and can prefetch its x.
 #pragma omp parallel num_threads(threads) reduction(+ : gk_total)
     {
         BackwardScratch<T> scratch(steps, width, is_plif(C));
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t b = 0; b < blocks; ++b) {
-            const int64_t lo = b * width;
+#ifdef _OPENMP
+        const int64_t id = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+        const int64_t id = 0, team = 1;
+#endif
+        const int64_t first = blocks * id / team, last = blocks * (id + 1) / team;
+        for (int64_t b = first; b < last; ++b) {
+            const int64_t lo = b * width, next_lo = lo + width;
+            const int64_t next_len = b + 1 < last ? std::min(width, n - next_lo) : 0;
             gk_total += backward_block<T, C, HARD, DETACH, S>(x, v0, gs, gv_seq, gv_last, gx, gv0, steps, n, lo,
-                                                              std::min(width, n - lo), width, nt, c, scratch);
+                                                              std::min(width, n - lo), next_lo, next_len, width, nt,
+                                                              c, scratch);
         }
         if (nt) stream_fence();
     }

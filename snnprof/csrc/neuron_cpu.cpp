@@ -68,7 +68,7 @@ enum Flags : int { kStreamStores = 1 };
 
 constexpr int64_t kBlockBytes = 16 << 10;      // forward: membrane of one block (stays in L1)
 constexpr int64_t kPrefetchBytes = 256 << 10;  // forward: prefetch the next block's x only if it fits in L2
-constexpr int64_t kPrefetchAhead = 512;        // backward: grad_spike prefetched this many elements ahead
+constexpr int64_t kPrefetchAhead = 512;        // the row being read (x, grad_spike) is prefetched this far ahead
 constexpr int64_t kBackwardBytes = 256 << 10;  // backward: recomputed H (and PLIF's dH/dq) of one block (L2),
                                                // leaving L2 room for the next block's x, prefetched
 constexpr int64_t kBlocksPerThread = 4;        // at least this many blocks per thread when N allows
@@ -409,6 +409,7 @@ inline void forward_row(const T* __restrict x, T* __restrict v, T* __restrict s,
     }
     for (; i + L <= len; i += L) {
         if (prefetch && i < prefetch_len) __builtin_prefetch(prefetch + i, 0, 2);  // into L2: the next block's row
+        __builtin_prefetch(x + i + kPrefetchAhead, 0, 3);  // this row, ahead (and across 4 KiB pages)
         const V h = charge<C>(load<V>(v + i), load<V>(x + i), c.k, c.vr);
         const V vn = reset<HARD>(h, c.vth, c.vr);
         put(s + i, spike(h, c.vth), nt);

@@ -415,7 +415,7 @@ def bench_neuron_case(
     calls = {name: neuron_call(impl, spec, inp, mode) for name, impl in passing.items()}
     if stream is not None:
         calls.update(zip(STREAM_CALLS, (stream.copy, stream.triad), strict=True))
-    timings = time_interleaved(calls, rounds, warmup, device)
+    timings = time_interleaved(calls, rounds, warmup, device, before=None if stream is None else stream.evict)
     base = {"kernel": kernel, "spec": spec.label(), "steps": steps, "neurons": neurons, "mode": mode, "device": device}
     return _neuron_rows(base, all_impls, timings, verdicts, _stream_gbs(stream, timings))
 

@@ -174,3 +174,10 @@ def test_run_bench_without_stream_library_still_runs(monkeypatch):
     report = run_bench(config)
     assert report.stream is None and report.neuron_rows[0].stream_fraction is None
     assert report.environment["stream_unavailable"].startswith("no C++ compiler")
+
+
+def test_before_hook_runs_untimed_before_every_call():
+    order: list[str] = []
+    time_interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, rounds=2, warmup=0,
+                     before=lambda: order.append("-"))  # fmt: skip
+    assert order == ["-", "a", "-", "b"] * 2

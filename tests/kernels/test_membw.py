@@ -52,3 +52,10 @@ def test_freed_arrays_refuse_to_run():
 def test_measure_on_gpu():
     result = measure_stream("cuda", reps=3, array_bytes=64 << 20)
     assert result.device == "cuda" and result.copy_plain_gbs is None and result.copy_gbs > 0
+
+
+def test_evict_reads_the_whole_array():
+    with StreamArrays(threads=2, array_bytes=(1 << 20) + 12) as arrays:
+        arrays.evict()
+        # array b holds 2.0 everywhere: the read covers every element, vector body and tail, on both threads
+        assert membw._library().snn_stream_evict(arrays._handle) == 2.0 * arrays.elements

@@ -10,6 +10,9 @@ Each case is one benchmark group, so pytest-benchmark prints the implementations
   an implementation that is unavailable here is skipped with the reason.
 * ``synapse {linear,conv} rate``: dense vs event-driven methods at 0.1 %, 1 %, 10 % and 50 % firing (a
   method over 20x slower than dense in its gate call is skipped, as in ``snnprof bench``).
+* ``stream``: the machine's streaming bandwidth (STREAM copy and triad over arrays 4x the last-level
+  cache, non-temporal stores, torch's threads), the yardstick of the kernels' GB/s. Bytes per run:
+  copy 2 arrays, triad 3 (``extra_info``).
 
 Environment: ``SNNPROF_BENCH_DEVICE`` (``cpu``; ``cuda`` when a GPU is present), ``SNNPROF_BENCH_T`` (16),
 ``SNNPROF_BENCH_N`` (1048576), ``SNNPROF_BENCH_ROUNDS`` (5). For a table with speed-ups, interleaved
@@ -26,7 +29,8 @@ import pytest
 import torch
 
 from snnprof.kernels import NEURON_IMPLS, get_impl
-from snnprof.kernels.bench import KERNEL_SPECS, MODES, gate_impl, make_neuron_inputs, neuron_call
+from snnprof.kernels.bench import KERNEL_SPECS, MODES, bytes_moved, gate_impl, make_neuron_inputs, neuron_call
+from snnprof.kernels.membw import StreamArrays
 from snnprof.kernels.synapse import FULL_LAYERS, SKIP_FACTOR, make_synapse_layer, random_spikes
 
 DEVICE = os.environ.get("SNNPROF_BENCH_DEVICE", "cpu")
@@ -69,9 +73,20 @@ def test_neuron_kernel(benchmark: Any, neuron_inputs: dict[str, Any], kernel: st
     if reason is not None:
         pytest.skip(reason)
     benchmark.group = f"{kernel} T={T} N={N} {mode} ({DEVICE})"
+    benchmark.extra_info["bytes"] = bytes_moved(mode, DEVICE, T, N)
     gate = gate_impl(impl, spec, inputs, mode)
     assert gate.ok, f"{impl_name} disagrees with the eager reference (not timed): {gate.reason}"
     _bench(benchmark, neuron_call(impl, spec, inputs, mode))
+
+
+@pytest.mark.parametrize("kind", ["copy", "triad"])
+def test_stream(benchmark: Any, kind: str) -> None:
+    if DEVICE == "cuda" and not torch.cuda.is_available():
+        pytest.skip("SNNPROF_BENCH_DEVICE=cuda but no CUDA device")
+    benchmark.group = f"stream ({DEVICE})"
+    with StreamArrays(DEVICE) as arrays:
+        benchmark.extra_info["bytes"] = arrays.bytes_moved(kind)
+        _bench(benchmark, lambda: arrays.run(kind))
 
 
 LAYER_METHODS = [(layer, method) for layer in FULL_LAYERS for method in make_synapse_layer(layer)[1]]

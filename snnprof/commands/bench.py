@@ -149,16 +149,25 @@ def _n(value: int) -> str:
 
 
 def _table(title: str, headers: tuple[str, ...], left: int) -> Table:
-    """A compact table; the first ``left`` columns are left-aligned, the others right-aligned."""
+    """A compact table; the first ``left`` columns are left-aligned and may fold, the numbers are never cut."""
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
     for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i < left else "right", no_wrap=True)
+        if i < left:
+            table.add_column(header, justify="left", overflow="fold")
+        else:
+            table.add_column(header, justify="right", no_wrap=True, min_width=max(len(header), 5))
     return table
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
 
 
 def _neuron_table(rows: list[NeuronRow], gpu: bool) -> Table:
     """One line per implementation and case (untimed rows show their status; reasons follow the table)."""
-    headers = ("case", "mode", "impl", "ms", "IQR", "Mupd/s", "×eager", "×SJ", "GB/s") + (("%peak",) if gpu else ())
+    stream = any(r.stream_gbs is not None for r in rows)
+    headers = ("case", "mode", "impl", "ms", "IQR", "Mupd/s", "×eager", "×SJ", "GB/s")
+    headers += (("%STREAM",) if stream else ()) + (("%peak",) if gpu else ())
     table = _table("Neuron kernels: time per call (median, interquartile range)", headers, 3)
     previous = None
     for r in rows:
@@ -173,8 +182,10 @@ def _neuron_table(rows: list[NeuronRow], gpu: bool) -> Table:
             _x(r.speedup_vs_eager), _x(r.speedup_vs_sj),
             _num(r.bandwidth_gbs),
         ]  # fmt: skip
+        if stream:
+            cells.append(_pct(r.stream_fraction))
         if gpu:
-            cells.append("—" if r.peak_fraction is None else f"{r.peak_fraction:.0%}")
+            cells.append(_pct(r.peak_fraction))
         table.add_row(*cells, style=None if r.status == "ok" else "yellow")
     return table
 
@@ -196,9 +207,32 @@ def _synapse_table(rows: list[SynapseRow]) -> Table:
     return table
 
 
+def _stream_lines(report: BenchReport) -> list[str]:
+    """The machine's streaming bandwidth, and what the bandwidth columns mean."""
+    if report.stream is None:
+        reason = report.environment.get("stream_unavailable")
+        return [f"STREAM bandwidth not measured: {reason}"] if reason else []
+    s, after = report.stream, report.stream_after
+    where = f"{s.threads} threads" if s.device == "cpu" else "GPU"
+    line = (
+        f"STREAM ({where}, 3 arrays of {s.array_bytes >> 20} MiB, median of {s.reps}): copy {s.copy_gbs:.1f} GB/s, "
+        f"triad {s.triad_gbs:.1f} GB/s"
+    )
+    if s.copy_plain_gbs is not None:
+        line += f" (non-temporal stores; copy with plain stores {s.copy_plain_gbs:.1f} GB/s)"
+    if after is not None:
+        line += f"; after the cases: copy {after.copy_gbs:.1f}, triad {after.triad_gbs:.1f} GB/s"
+    return [
+        line,
+        "GB/s: bytes the operation must move (docs/kernels.md) / median time; %STREAM: that over the better of "
+        "STREAM copy and triad timed in the same rounds as the case",
+    ]
+
+
 def _notes(report: BenchReport) -> list[str]:
     """Reasons of rows that were not timed, the unverified marker and the crossovers."""
-    lines = [
+    lines = _stream_lines(report) if report.neuron_rows else []
+    lines += [
         f"{r.kernel} T={r.steps} N={r.neurons} {r.mode} {r.impl}: {r.status}: {r.reason}"
         for r in report.neuron_rows
         if r.status != "ok"

@@ -3,15 +3,15 @@
 The Torch formulation of kind detection (:func:`snnprof.counting.kinds.classify`) needs four to
 five passes over a tensor and a temporary as large as it; counting a neuron's spikes per (time
 step, sample, channel) needs a full-size indicator tensor and a reduction. The kernels of
-``snnprof/kernels/csrc/event_stats.cpp`` read the tensor once and write only their small result
+``snnprof/csrc/event_stats.cpp`` read the tensor once and write only their small result
 (measured on a ``[8, 16, 32, 32, 32]`` float32 spike tensor, one thread: kind 0.61 ms vs 3.4 ms,
 spike counts 0.60 ms vs 1.8 ms; see ``benchmarks/test_native_stats.py``). They compute exactly the
 same answers (kinds by the same rules, integer counts), so the engine uses them whenever they apply
 and falls back to Torch otherwise:
 contiguous float32/float64 CPU tensors only, and only when the library builds.
 
-The library is compiled on first use with the system C++ compiler into the kernel cache (see
-:func:`snnprof.kernels.fused_cpu.cache_dir`; about a second, once per machine). Without a compiler,
+The library comes from :mod:`snnprof.native_build`: built at install time, else compiled on first
+use with the system C++ compiler into its cache (about a second, once per machine). Without a compiler,
 or with ``SNNPROF_NATIVE=0`` in the environment, every function here declines (``None`` or ``False``)
 and the engine uses its Torch path (same counts, slower).
 """
@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import torch
 
-from snnprof.kernels.fused_cpu import KernelBuildError, build_library
+from snnprof.native_build import NativeBuildError, library_path
 
 __all__ = [
     "ENV_VAR", "NativeStats", "accumulate_spikes", "available", "classify", "classify_conv", "rows_of",
@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 #: Set to ``0`` to disable the native statistics (the engine then uses its Torch passes).
 ENV_VAR = "SNNPROF_NATIVE"
 _SOURCE = "event_stats.cpp"
-_EXTRA_FLAGS = ("-fno-trapping-math",)  # lets the compiler vectorise the branch-free selects
 _ABI_VERSION = 4
 _DTYPES = {torch.float32: 0, torch.float64: 1}
 _MIN_PARALLEL = 1 << 18  # elements below which one thread is faster than waking a team
@@ -82,9 +81,9 @@ def _load() -> ctypes.CDLL | str:
     if os.environ.get(ENV_VAR, "1").strip() == "0":
         return f"disabled by {ENV_VAR}=0"
     try:
-        path = build_library(source=_SOURCE, extra_flags=_EXTRA_FLAGS)
+        path = library_path(_SOURCE)
         lib = _bind(ctypes.CDLL(str(path)))
-    except (KernelBuildError, OSError) as err:
+    except (NativeBuildError, OSError) as err:
         reason = str(err).splitlines()[0]
         logger.info("native activation statistics unavailable, using Torch passes: %s", reason)
         return reason

@@ -8,9 +8,11 @@ tolerance). A mismatch is reported as ``FAILED`` and not timed; an implementatio
 ``unavailable`` with the error. Then the passing implementations are timed round-robin (one call each
 per round, so machine drift hits all alike): median and interquartile range of the wall time per call,
 throughput in neuron updates per second (``T * N / time``), speed-ups against the eager loop and the
-fastest SpikingJelly backend, and an effective memory bandwidth: the minimal bytes a fused kernel
-must move (:func:`bytes_per_update`, the same count for every implementation) divided by the time; on a
-GPU also as a fraction of the device's peak.
+fastest SpikingJelly backend, and an effective memory bandwidth: the bytes the operation must move
+(:func:`bytes_moved`, the same count for every implementation) divided by the time. That bandwidth
+is also given as a fraction of the machine's streaming bandwidth (STREAM copy/triad over arrays beyond
+the last-level cache, same threads; :mod:`snnprof.kernels.membw`), measured in the same round-robin
+as the case's implementations, so both see the same conditions; on a GPU also of the device's peak.
 
 Modes: ``fwd`` is inference (``torch.no_grad``); ``fwd+bwd`` is a training step: forward, then the
 gradient w.r.t. the input (and PLIF's ``w``) of the spikes under a fixed random upstream gradient.
@@ -31,7 +33,9 @@ from typing import Any
 
 import torch
 
+from snnprof.errors import SnnprofError
 from snnprof.kernels import NeuronImpl, get_impl, impls_for
+from snnprof.kernels.membw import StreamArrays, StreamResult
 from snnprof.kernels.reference import NeuronSpec, init_w
 from snnprof.kernels.synapse import (
     FULL_LAYERS,
@@ -50,6 +54,7 @@ __all__ = [
     "MODES",
     "QUICK_LAYERS",
     "SCHEMA",
+    "STREAM_CALLS",
     "BenchConfig",
     "BenchReport",
     "Crossover",
@@ -61,7 +66,7 @@ __all__ = [
     "Timing",
     "bench_neuron_case",
     "bench_synapse_layer",
-    "bytes_per_update",
+    "bytes_moved",
     "crossovers",
     "device_peak_gbs",
     "gate_impl",
@@ -72,6 +77,8 @@ __all__ = [
 ]
 
 SCHEMA = "snnprof.bench/1"
+#: Names of the STREAM runs timed in each neuron case's round-robin (not implementations).
+STREAM_CALLS: tuple[str, ...] = ("stream_copy", "stream_triad")
 MODES: tuple[str, ...] = ("fwd", "fwd+bwd")
 
 #: The neuron configuration benchmarked per kernel name (SpikingJelly's defaults: hard reset to 0,
@@ -106,6 +113,9 @@ class BenchConfig:
         layers: synapse layers.
         seed: input seed.
         threads: CPU threads for the run (``torch.set_num_threads``; our kernel follows it); ``None``: as is.
+        stream: measure the machine's streaming bandwidth (before and after the run, and in every neuron
+            case's rounds) and report each kernel's bandwidth as a fraction of it.
+        stream_bytes: bytes per STREAM array (``None``: 4x the last-level cache, at least 64 MiB).
     """
 
     kernels: tuple[str, ...] = ("lif", "if", "plif", "synapse")
@@ -120,6 +130,8 @@ class BenchConfig:
     layers: tuple[SynapseLayer, ...] = FULL_LAYERS
     seed: int = 0
     threads: int | None = None
+    stream: bool = True
+    stream_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -163,9 +175,12 @@ class NeuronRow:
         throughput: neuron updates per second (``T * N / median``).
         speedup_vs_eager: eager median / this median.
         speedup_vs_sj: fastest SpikingJelly median / this median.
-        bytes_moved: minimal bytes per call of a fused kernel (:func:`bytes_per_update` x T x N).
+        bytes_moved: bytes per call the operation must move (:func:`bytes_moved`).
         bandwidth_gbs: ``bytes_moved / median`` in GB/s (1e9 bytes).
         peak_fraction: ``bandwidth_gbs`` / device peak (GPU only).
+        stream_gbs: the machine's streaming bandwidth in GB/s measured in this case's rounds (the better
+            of STREAM copy and triad medians; ``None`` when not measured).
+        stream_fraction: ``bandwidth_gbs / stream_gbs``.
     """
 
     kernel: str
@@ -186,6 +201,8 @@ class NeuronRow:
     bytes_moved: int = 0
     bandwidth_gbs: float | None = None
     peak_fraction: float | None = None
+    stream_gbs: float | None = None
+    stream_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +215,8 @@ class BenchReport:
         neuron_rows: neuron-kernel rows.
         synapse_rows: synapse rows.
         crossovers: synapse crossover rates.
+        stream: the machine's streaming bandwidth before the cases (``None`` if not measured).
+        stream_after: the same after the cases.
     """
 
     environment: dict[str, Any]
@@ -205,6 +224,8 @@ class BenchReport:
     neuron_rows: list[NeuronRow] = field(default_factory=list)
     synapse_rows: list[SynapseRow] = field(default_factory=list)
     crossovers: list[Crossover] = field(default_factory=list)
+    stream: StreamResult | None = None
+    stream_after: StreamResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict, schema ``snnprof.bench/1`` (times in seconds)."""
@@ -214,16 +235,16 @@ class BenchReport:
 # --------------------------------------------------------------------------- neuron cases
 
 
-def bytes_per_update(mode: str, device: str, element_size: int = 4) -> int:
-    """Minimal bytes a fused kernel moves per neuron update (input read once, each output written once).
+def bytes_moved(mode: str, device: str, steps: int, neurons: int, element_size: int = 4) -> int:
+    """Bytes one call must move at the least (each input read once, each output written once).
 
-    ``fwd``: read x, write spikes (2 elements). ``fwd+bwd`` on the CPU (backward recomputes H from x):
-    forward 2, backward reads x and grad_spike and writes grad_x (5 in all); on a GPU (forward stores H):
-    forward 3, backward reads H and grad_spike and writes grad_x (6 in all).
+    ``fwd`` (inference): read x, write the spikes ``[T, N]`` and the final membrane ``[N]``.
+    ``fwd+bwd`` adds the backward; on the CPU it recomputes H from x: read x and grad_spike, write
+    grad_x (``5 T N + N`` elements in all). On a GPU the forward stores H ``[T, N]`` and the backward
+    reads it instead of x (``6 T N + N``). docs/kernels.md lists what each implementation really moves.
     """
-    if mode == "fwd":
-        return 2 * element_size
-    return (5 if device == "cpu" else 6) * element_size
+    per_update = 2 if mode == "fwd" else 5 if device == "cpu" else 6
+    return (per_update * steps + 1) * neurons * element_size
 
 
 def device_peak_gbs(device: str) -> float | None:
@@ -367,6 +388,7 @@ def bench_neuron_case(
     rounds: int = 10,
     warmup: int = 1,
     seed: int = 0,
+    stream: StreamArrays | None = None,
 ) -> list[NeuronRow]:
     """Gate and time every implementation on one neuron case.
 
@@ -380,6 +402,7 @@ def bench_neuron_case(
         rounds: timed calls per implementation.
         warmup: untimed calls per implementation before timing.
         seed: input seed.
+        stream: STREAM arrays whose copy and triad join the round-robin (the case's bandwidth reference).
 
     Returns:
         One row per implementation, in the order given.
@@ -390,20 +413,35 @@ def bench_neuron_case(
     inp = make_neuron_inputs(spec, steps, neurons, device, seed)
     passing, verdicts = _check_impls(all_impls, spec, inp, mode, device)
     calls = {name: neuron_call(impl, spec, inp, mode) for name, impl in passing.items()}
-    timings = time_interleaved(calls, rounds, warmup, device)
+    if stream is not None:
+        calls.update(zip(STREAM_CALLS, (stream.copy, stream.triad), strict=True))
+    timings = time_interleaved(calls, rounds, warmup, device, before=None if stream is None else stream.evict)
     base = {"kernel": kernel, "spec": spec.label(), "steps": steps, "neurons": neurons, "mode": mode, "device": device}
-    return _neuron_rows(base, all_impls, timings, verdicts)
+    return _neuron_rows(base, all_impls, timings, verdicts, _stream_gbs(stream, timings))
+
+
+def _stream_gbs(stream: StreamArrays | None, timings: dict[str, Timing]) -> float | None:
+    """The better of the STREAM copy and triad medians of a case's rounds, in GB/s."""
+    if stream is None:
+        return None
+    copy = stream.bytes_moved("copy") / timings.pop("stream_copy").median_s
+    triad = stream.bytes_moved("triad") / timings.pop("stream_triad").median_s
+    return max(copy, triad) / 1e9
 
 
 def _neuron_rows(
-    base: dict[str, Any], impls: Sequence[NeuronImpl], timings: dict[str, Timing], verdicts: _Verdicts
+    base: dict[str, Any],
+    impls: Sequence[NeuronImpl],
+    timings: dict[str, Timing],
+    verdicts: _Verdicts,
+    stream_gbs: float | None = None,
 ) -> list[NeuronRow]:
-    """Rows with throughput, speed-ups and bandwidth from the timings (``base``: the case's fields)."""
+    """Rows with throughput, speed-ups and bandwidths from the timings (``base``: the case's fields)."""
     steps, neurons, mode, device = base["steps"], base["neurons"], base["mode"], base["device"]
     eager = timings["eager"].median_s
     sj = [t.median_s for name, t in timings.items() if name.startswith("sj_")]
     sj_best = min(sj) if sj else None
-    moved = bytes_per_update(mode, device) * steps * neurons
+    moved = bytes_moved(mode, device, steps, neurons)
     peak = device_peak_gbs(device)
     rows = []
     for impl in impls:
@@ -420,7 +458,8 @@ def _neuron_rows(
                 **base, impl=impl.name, status="ok", verified=impl.verified, gate=gate, timing=timings[impl.name],
                 throughput=steps * neurons / t, speedup_vs_eager=eager / t,
                 speedup_vs_sj=None if sj_best is None else sj_best / t, bytes_moved=moved, bandwidth_gbs=gbs,
-                peak_fraction=None if peak is None else gbs / peak,
+                peak_fraction=None if peak is None else gbs / peak, stream_gbs=stream_gbs,
+                stream_fraction=None if stream_gbs is None else gbs / stream_gbs,
             )  # fmt: skip
         )
     return rows
@@ -493,22 +532,29 @@ def run_bench(config: BenchConfig, progress: Progress | None = None) -> BenchRep
         torch.set_num_threads(previous)
 
 
+def _open_stream(config: BenchConfig, env: dict[str, Any]) -> StreamArrays | None:
+    """The STREAM arrays for the run (``None`` if not asked for, or unavailable: the reason goes to ``env``)."""
+    if not config.stream:
+        return None
+    try:
+        return StreamArrays(config.device, array_bytes=config.stream_bytes)
+    except (SnnprofError, MemoryError) as err:
+        env["stream_unavailable"] = str(err).splitlines()[0]
+        return None
+
+
 def _run(config: BenchConfig, progress: Progress | None) -> BenchReport:
     """:func:`run_bench` with the threads already set."""
-    report = BenchReport(environment(config.device), asdict(config))
-    impls = _selected_impls(config)
-    for kernel in (k for k in config.kernels if k in KERNEL_SPECS):
-        for steps in config.steps:
-            for neurons in config.neurons:
-                for mode in config.modes:
-                    if progress is not None:
-                        progress(f"{kernel} T={steps} N={neurons} {mode}")
-                    report.neuron_rows.extend(
-                        bench_neuron_case(
-                            kernel, steps, neurons, mode, device=config.device, impls=impls, rounds=config.rounds,
-                            warmup=config.warmup, seed=config.seed,
-                        )  # fmt: skip
-                    )
+    env = environment(config.device)
+    stream = _open_stream(config, env)
+    try:
+        before = None if stream is None else stream.measure(config.rounds)
+        neuron_rows = _run_neuron_cases(config, progress, stream)
+        after = None if stream is None else stream.measure(config.rounds)
+    finally:
+        if stream is not None:
+            stream.close()
+    report = BenchReport(env, asdict(config), neuron_rows, stream=before, stream_after=after)
     if "synapse" in config.kernels:
         for layer in config.layers:
             report.synapse_rows.extend(
@@ -520,3 +566,22 @@ def _run(config: BenchConfig, progress: Progress | None) -> BenchReport:
         report.crossovers.extend(crossovers(report.synapse_rows))
     report.environment["load_average_1min_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return report
+
+
+def _run_neuron_cases(config: BenchConfig, progress: Progress | None, stream: StreamArrays | None) -> list[NeuronRow]:
+    """Every (kernel, T, N, mode) case of ``config``, in order."""
+    rows: list[NeuronRow] = []
+    impls = _selected_impls(config)
+    for kernel in (k for k in config.kernels if k in KERNEL_SPECS):
+        for steps in config.steps:
+            for neurons in config.neurons:
+                for mode in config.modes:
+                    if progress is not None:
+                        progress(f"{kernel} T={steps} N={neurons} {mode}")
+                    rows.extend(
+                        bench_neuron_case(
+                            kernel, steps, neurons, mode, device=config.device, impls=impls, rounds=config.rounds,
+                            warmup=config.warmup, seed=config.seed, stream=stream,
+                        )  # fmt: skip
+                    )
+    return rows

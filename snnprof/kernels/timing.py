@@ -50,7 +50,11 @@ def _sync(device: str) -> None:
 
 
 def time_interleaved(
-    calls: dict[str, Callable[[], Any]], rounds: int, warmup: int = 1, device: str = "cpu"
+    calls: dict[str, Callable[[], Any]],
+    rounds: int,
+    warmup: int = 1,
+    device: str = "cpu",
+    before: Callable[[], Any] | None = None,
 ) -> dict[str, Timing]:
     """Time each callable ``rounds`` times, round-robin, after ``warmup`` untimed rounds.
 
@@ -59,6 +63,7 @@ def time_interleaved(
         rounds: timed calls per callable.
         warmup: untimed calls per callable first.
         device: ``"cuda"`` synchronises before and after each call.
+        before: called (untimed) before every call, e.g. to leave the caches in the same state.
 
     Returns:
         name -> timing of one call (s).
@@ -66,6 +71,8 @@ def time_interleaved(
     samples: dict[str, list[float]] = {name: [] for name in calls}
     for r in range(warmup + rounds):
         for name, fn in calls.items():
+            if before is not None:
+                before()
             _sync(device)
             start = time.perf_counter()
             fn()

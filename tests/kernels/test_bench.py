@@ -15,7 +15,7 @@ from snnprof.kernels.bench import (
     SynapseRow,
     Timing,
     bench_neuron_case,
-    bytes_per_update,
+    bytes_moved,
     crossovers,
     device_peak_gbs,
     run_bench,
@@ -39,10 +39,12 @@ def test_time_interleaved_runs_round_robin():
     assert timings["a"].rounds == 3 and timings["b"].rounds == 3
 
 
-def test_bytes_per_update():
-    assert bytes_per_update("fwd", "cpu") == 8
-    assert bytes_per_update("fwd+bwd", "cpu") == 20
-    assert bytes_per_update("fwd+bwd", "cuda") == 24
+def test_bytes_moved_closed_form():
+    t, n = 16, 1 << 20
+    assert bytes_moved("fwd", "cpu", t, n) == 4 * (2 * t * n + n)  # x in, spikes out, final membrane out
+    assert bytes_moved("fwd+bwd", "cpu", t, n) == 4 * (5 * t * n + n)  # + x, grad_spike in, grad_x out
+    assert bytes_moved("fwd+bwd", "cuda", t, n) == 4 * (6 * t * n + n)  # the forward stores H, read back
+    assert bytes_moved("fwd", "cpu", 3, 10, element_size=8) == 8 * 70
     assert device_peak_gbs("cpu") is None
 
 
@@ -71,7 +73,8 @@ def test_gate_reports_mismatch_and_errors_without_timing(fused_lib, mode: str):
     eager = by_name["eager"]
     assert eager.speedup_vs_eager == 1.0
     assert eager.throughput == pytest.approx(300 / eager.timing.median_s)
-    assert eager.bytes_moved == 300 * bytes_per_update(mode, "cpu")
+    assert eager.bytes_moved == bytes_moved(mode, "cpu", 3, 100)
+    assert eager.stream_gbs is None and eager.stream_fraction is None
 
 
 def test_plif_gate_checks_the_w_gradient(fused_lib):
@@ -133,3 +136,48 @@ def test_hopeless_synapse_methods_are_skipped_at_higher_rates(monkeypatch):
     assert [r.rate for r in slow] == [0.1, 0.5]  # increasing order
     assert slow[0].status == "ok" and slow[0].speedup_vs_dense < 1 / synapse.SKIP_FACTOR
     assert slow[1].status == "skipped" and "slower than dense already at 10.0%" in slow[1].reason
+
+
+def test_stream_runs_join_the_round_robin(fused_lib):
+    from snnprof.kernels.membw import StreamArrays
+
+    with StreamArrays(array_bytes=1 << 20) as stream:
+        rows = bench_neuron_case("lif", 3, 100, "fwd", impls=[get_impl("fused_cpu")], rounds=2, stream=stream)
+    assert [r.impl for r in rows] == ["eager", "fused_cpu"]  # STREAM runs are not rows
+    for row in rows:
+        assert row.stream_gbs is not None and row.stream_gbs > 0
+        assert row.stream_fraction == pytest.approx(row.bandwidth_gbs / row.stream_gbs)
+
+
+def test_run_bench_measures_stream_before_and_after(fused_lib):
+    config = BenchConfig(kernels=("lif",), steps=(2,), neurons=(32,), impls=("fused_cpu",), modes=("fwd",), rounds=2,
+                         stream_bytes=1 << 20)  # fmt: skip
+    report = run_bench(config)
+    for result in (report.stream, report.stream_after):
+        assert result.device == "cpu" and result.array_bytes == 1 << 20 and result.reps == 2
+        assert result.copy_gbs > 0 and result.triad_gbs > 0 and result.copy_plain_gbs > 0
+        assert result.reference_gbs == max(result.copy_gbs, result.triad_gbs)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["stream"]["threads"] == torch.get_num_threads()
+    assert all(r["stream_fraction"] is not None for r in data["neuron_rows"])
+
+
+def test_run_bench_without_stream_library_still_runs(monkeypatch):
+    from snnprof.kernels import bench
+    from snnprof.native_build import NativeBuildError
+
+    def no_library(*args, **kwargs):
+        raise NativeBuildError("no C++ compiler found to build snnprof's native code")
+
+    monkeypatch.setattr(bench, "StreamArrays", no_library)
+    config = BenchConfig(kernels=("if",), steps=(2,), neurons=(8,), impls=(), modes=("fwd",), rounds=1)
+    report = run_bench(config)
+    assert report.stream is None and report.neuron_rows[0].stream_fraction is None
+    assert report.environment["stream_unavailable"].startswith("no C++ compiler")
+
+
+def test_before_hook_runs_untimed_before_every_call():
+    order: list[str] = []
+    time_interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, rounds=2, warmup=0,
+                     before=lambda: order.append("-"))  # fmt: skip
+    assert order == ["-", "a", "-", "b"] * 2

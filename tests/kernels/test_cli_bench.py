@@ -42,6 +42,9 @@ def test_quick_run_writes_json(fused_lib, tmp_path: Path):
     assert sorted({r["rate"] for r in data["synapse_rows"]}) == [0.01, 0.5]
     assert {c["layer"] for c in data["crossovers"]} == {"linear", "conv"}
     assert "Neuron kernels" in result.stdout and f"wrote {out}" in result.stdout
+    assert data["stream"]["threads"] == 1 and data["stream_after"]["copy_gbs"] > 0  # same threads as the kernels
+    assert all(r["stream_fraction"] > 0 for r in neuron)
+    assert "%STREAM" in result.stdout and "STREAM (1 threads" in result.stdout
     assert data["environment"]["threads"] == 1 and data["config"]["threads"] == 1
     assert torch.get_num_threads() == threads_before  # restored after the run
 

@@ -1,14 +1,12 @@
-"""The fused CPU kernel: autograd in a training step, shapes and blocks, threads, errors, build plumbing."""
+"""The fused CPU kernel: autograd in a training step, shapes and blocks, streaming stores, threads, errors."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import torch
 
 from snnprof.kernels import fused_cpu
-from snnprof.kernels.fused_cpu import KernelBuildError, cache_dir, fused_multistep
+from snnprof.kernels.fused_cpu import fused_multistep
 from snnprof.kernels.reference import NeuronSpec, eager_multistep, init_w
 
 
@@ -84,41 +82,75 @@ def test_bad_inputs_have_clear_errors(fused_lib):
         fused_multistep(torch.zeros(2, 3), NeuronSpec("plif"))
 
 
-def test_no_compiler_is_a_clear_error(monkeypatch):
+SPECS = [
+    NeuronSpec(kind, v_reset=reset, detach_reset=detach, surrogate=surrogate, decay_input=decay)
+    for kind in ("if", "lif", "plif")
+    for reset in (0.0, None)
+    for detach, surrogate, decay in ((False, "sigmoid", True), (True, "atan", False))
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.label())
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_streaming_stores_are_exact_on_misaligned_rows(fused_lib, monkeypatch, spec: NeuronSpec, dtype):
+    """Non-temporal stores (forced on for a small problem): rows of odd length start at every alignment."""
+    monkeypatch.setattr(fused_cpu, "uses_streaming_stores", lambda nbytes: True)
+    x = (torch.randn(5, 3, 1031, dtype=dtype) + 0.7).requires_grad_(True)  # row length 3093: odd
+    w = torch.tensor(init_w(1.7), dtype=dtype, requires_grad=True) if spec.kind == "plif" else None
+    ref = eager_multistep(x, spec, w, store_v_seq=True)
+    got = fused_multistep(x, spec, w, store_v_seq=True)
+    assert torch.equal(ref.spikes, got.spikes) and torch.equal(ref.v, got.v)
+    g = torch.randn(ref.spikes.shape, generator=torch.Generator().manual_seed(2), dtype=dtype)
+    wrt = [x] if w is None else [x, w]
+    g_ref = torch.autograd.grad([ref.spikes, ref.v], wrt, [g, g])
+    g_got = torch.autograd.grad([got.spikes, got.v], wrt, [g, g])
+    for a, b in zip(g_got, g_ref, strict=True):  # the gate's tolerance: max |diff| <= 1e-4 max |ref|
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-4 * float(b.abs().max()))
+
+
+def test_streaming_follows_the_last_level_cache(monkeypatch):
+    monkeypatch.setattr(fused_cpu, "llc_bytes", lambda: 1 << 20)
+    assert not fused_cpu.uses_streaming_stores(1 << 20)
+    assert fused_cpu.uses_streaming_stores((1 << 20) + 1)
+
+
+def test_large_outputs_come_from_the_pool(fused_lib):
+    from snnprof.kernels import buffer_pool
+
+    if buffer_pool.unavailable_reason() is not None:
+        pytest.skip(buffer_pool.unavailable_reason())
+    x = torch.randn(4, 1 << 20) + 0.6  # 16 MiB outputs
+    first = fused_multistep(x, NeuronSpec("lif")).spikes
+    ptr = first.data_ptr()
+    del first
+    before = buffer_pool.stats()
+    again = fused_multistep(x, NeuronSpec("lif"))
+    after = buffer_pool.stats()
+    assert again.spikes.data_ptr() == ptr  # the dead output's block, reused
+    assert after.hits >= before.hits + 1
+    assert torch.equal(again.spikes, eager_multistep(x, NeuronSpec("lif")).spikes)
+
+
+def test_no_compiler_is_a_clear_error_and_the_bench_says_so(monkeypatch):
+    from snnprof import native_build
+
     monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setattr(fused_cpu.shutil, "which", lambda name: None)
-    with pytest.raises(KernelBuildError, match="no C\\+\\+ compiler"):
-        fused_cpu._find_compiler()
+    monkeypatch.setattr(native_build.shutil, "which", lambda name: None)
+    monkeypatch.setattr(native_build, "prebuilt_library", lambda source, directory=None: None)
+    fused_cpu.load_library.cache_clear()
+    try:
+        reason = fused_cpu.unavailable_reason()
+    finally:
+        fused_cpu.load_library.cache_clear()
+    assert reason is not None and reason.startswith("no C++ compiler found") and "\n" not in reason
 
 
-def test_cache_dir_follows_the_environment(monkeypatch, tmp_path: Path):
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "ext"))
-    assert cache_dir() == tmp_path / "ext" / "snnprof"
-    monkeypatch.delenv("TORCH_EXTENSIONS_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cache_dir() == tmp_path / "xdg" / "snnprof"
-
-
-def test_compile_error_is_reported(monkeypatch, tmp_path: Path):
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
-    monkeypatch.setattr(fused_cpu, "_OPTIONAL_FLAGS", ())
-    monkeypatch.setattr(fused_cpu, "_BASE_FLAGS", ("-O0", "-shared", "-fPIC", "-DSNN_BROKEN", "-std=c++17", "-x", "c"))
-    with pytest.raises(KernelBuildError, match="failed"):
-        fused_cpu.build_library(force=True)
-    assert not list(tmp_path.rglob("*.so"))  # nothing half-written
-
-
-def test_library_is_cached(fused_lib):
-    first = fused_cpu.build_library()
-    assert first.exists() and first.parent == cache_dir()
-    assert fused_cpu.build_library() == first
-    assert fused_cpu.is_available() and fused_cpu.unavailable_reason() is None
-    assert fused_cpu.unavailable_reason("cuda") is not None
-
-
-def test_unwritable_cache_is_a_clear_error(monkeypatch, tmp_path: Path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(blocker))
-    with pytest.raises(KernelBuildError, match="TORCH_EXTENSIONS_DIR"):
-        fused_cpu.build_library()
+@pytest.mark.parametrize("tau", [2.0, 4.0, 1.5, 3.0, 2.0**0.5])
+@pytest.mark.parametrize("decay", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_lif_exact_for_every_tau(fused_lib, tau: float, decay: bool, dtype):
+    """Powers of two multiply by the exact reciprocal, other tau divide: both bit-identical to the eager loop."""
+    spec = NeuronSpec("lif", tau=tau, decay_input=decay)
+    x = torch.randn(7, 1000, dtype=dtype, generator=torch.Generator().manual_seed(3)) + 0.8
+    ref, got = eager_multistep(x, spec, store_v_seq=True), fused_multistep(x, spec, store_v_seq=True)
+    assert torch.equal(ref.spikes, got.spikes) and torch.equal(ref.v, got.v)

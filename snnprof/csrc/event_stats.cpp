@@ -1,8 +1,8 @@
 // One-pass statistics of activation tensors for the counting engine (CPU): input-kind detection and
 // nonzero counts per row.
 //
-// Built on first use by snnprof/counting/native.py through snnprof/kernels/fused_cpu.py's builder
-// (g++ -O3 -fopenmp, no Torch headers) and called through ctypes on contiguous float32/float64 data.
+// Built by snnprof/native_build.py (at install time, else on first use by snnprof/counting/native.py;
+// g++ -O3 -fopenmp, no Torch headers) and called through ctypes on contiguous float32/float64 data.
 // Each entry point reads its input once and writes nothing but its small result, where the Torch
 // formulation needs four to five passes (aminmax, x * (max - x), remainder, ne, sum) and temporaries.
 //
@@ -25,6 +25,9 @@
 // and adds them to the layer's running sums per channel, per time step and per (step, sample). snn_classify_conv
 // classifies a convolution's input and, in the spike pass, computes its exact synaptic operations:
 // events summed over each group's channels per position, weighted by the outputs each position reaches.
+
+// snnprof-build-flags: -fno-trapping-math
+// (lets the compiler vectorise the branch-free selects)
 
 #include <algorithm>
 #include <atomic>

@@ -421,3 +421,45 @@ def test_config_key_reaches_the_profiler():
     assert cfg.count.fold_pooling is True
     assert make_profiler(cfg, nn.Linear(2, 2)).fold_pooling is True
     assert make_profiler(parse_config('[model]\nname = "sj_spiking_cnn"\n'), nn.Linear(2, 2)).fold_pooling is False
+
+
+def test_ottt_vgg_folded_counts_match_window_counts():
+    """The zoo's OTTT VGG-11 (narrow, 16x16, 2 steps): every folded layer against the closed form.
+
+    Expected SOPs per call: ``C_out · Σ_q W[q] · cover[q]`` for a 3x3/pad-1 conv, with ``W`` the window
+    counts summed over input channels and ``cover`` = an all-ones 3x3 convolution of ``W``'s plane
+    (outputs each pooled position reaches); ``out_features · Σ W`` for the classifier.
+    """
+    from snnprof.models import create_model, ottt
+
+    torch.manual_seed(0)
+    model = create_model("ottt_vgg11_ws", width=0.125, num_classes=10).eval()
+    pools = {"features.6": "features.7", "features.13": "features.14", "features.20": "features.21",
+             "avgpool": "classifier"}
+    modules = dict(model.named_modules())
+    seen: dict[str, list[torch.Tensor]] = {name: [] for name in pools}
+    hooks = [modules[p].register_forward_hook(lambda m, a, out, p=p: seen[p].append(a[0].detach().clone()))
+             for p in pools]
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        ottt.run(model, x, 2)
+    for hook in hooks:
+        hook.remove()
+    with torch.no_grad(), Profiler(model, fold_pooling=True) as prof:
+        ottt.run(model, x, 2)
+    result = prof.result()
+    ones = torch.ones(1, 1, 3, 3, dtype=torch.float64)
+    for pool, layer_name in pools.items():
+        consumer = modules[layer_name]
+        expected = 0
+        for pre in seen[pool]:
+            if pool == "avgpool":
+                expected += consumer.out_features * int((pre != 0).sum())  # one window covers the whole plane
+                continue
+            h, w = pre.shape[-2:]
+            counts = window_counts(pre, [avg_windows(h, 2, 2, 0), avg_windows(w, 2, 2, 0)]).sum(1, keepdim=True)
+            cover = F.conv2d(torch.ones_like(counts[:1]), ones, padding=1)  # outputs reached per position
+            expected += consumer.out_channels * int((counts * cover).sum())
+        rec = result.layer(layer_name)
+        assert (rec.sops, rec.macs, rec.input_kind) == (expected, 0, "spike (folded)"), layer_name
+    assert result.layer("features.7").sops > 0

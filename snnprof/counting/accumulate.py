@@ -303,11 +303,12 @@ class LayerAccumulator:
         """
         dev = self.dev
         assert dev is not None and dev.valid is not None
-        if valid is None or per_index is None:
+        if valid is None:
             assert spikes_before is not None
             dev.valid += torch.stack([torch.tensor(float(s.numel()), dtype=torch.float64, device=dev.spikes.device),
                                       dev.spikes - spikes_before])
             return
+        assert per_index is not None  # asked for whenever a mask is given
         mask = valid.to(device=per_index.device, dtype=torch.float64)
         spikes = (per_index.reshape(*mask.shape, -1).sum(-1) * mask).sum()
         updates = mask.sum() * (s.numel() // max(mask.numel(), 1))

@@ -9,7 +9,16 @@ Example:
 
 from __future__ import annotations
 
-from snnprof.counting import LayerRecord, Profiler, ProfileResult, Totals, list_rules, profile, register_rule
+from snnprof.counting import (
+    LayerRecord,
+    Profiler,
+    ProfileResult,
+    Totals,
+    list_rules,
+    profile,
+    register_rule,
+    valid_slots,
+)
 from snnprof.energy import EnergyResult, estimate_energy, list_profiles, load_profile
 from snnprof.errors import ConfigError, ProfileFileError, SnnprofError, UncountedOpsError
 from snnprof.models import create_model, list_models, register_model
@@ -37,4 +46,5 @@ __all__ = [
     "register_model",
     "register_rule",
     "render_report",
+    "valid_slots",
 ]

@@ -230,6 +230,27 @@ def _firing_rate(run: Run) -> float | None:
     return totals.firing_rate if totals.neuron_updates else None
 
 
+def _optional_per_sample(key: str) -> Getter:
+    def get(run: Run) -> float | None:
+        value = run.result.per_sample.get(key)
+        return None if value is None else float(value)
+
+    return get
+
+
+#: Rows shown only when some run has them: valid slots (padded ``[T, B]`` layouts) and the
+#: pool-folding view opposite to each run's own.
+OPTIONAL_METRICS: tuple[tuple[str, str, str, Getter], ...] = (
+    ("valid_updates", "valid neuron updates", "count", _optional_per_sample("valid_updates")),
+    ("valid_padding", "padding (neuron updates)", "rate", lambda r: r.valid_padding()),
+    ("firing_rate_valid", "firing rate (valid slots)", "rate", lambda r: r.result.totals.firing_rate_valid),
+    ("macs_folded", "MACs (pools folded)", "count", _optional_per_sample("macs_folded")),
+    ("sops_folded", "SOPs (pools folded)", "count", _optional_per_sample("sops_folded")),
+    ("macs_unfolded", "MACs (pools not folded)", "count", _optional_per_sample("macs_unfolded")),
+    ("sops_unfolded", "SOPs (pools not folded)", "count", _optional_per_sample("sops_unfolded")),
+)
+
+
 def _points(run: Run) -> float | None:
     return run.render.points / max(run.result.batch_size, 1) if run.render is not None else None
 
@@ -274,8 +295,7 @@ def _metric_specs(runs: Sequence[Run], profiles: Sequence[str]) -> list[tuple[st
     ]
     specs += [(key, label, "count", _per_sample(key)) for key, label in COUNT_METRICS]
     specs.append(("firing_rate", "mean firing rate", "rate", _firing_rate))
-    specs.append(("valid_updates", "valid neuron updates (not padding)", "count", valid_updates))
-    specs.append(("firing_rate_valid", "valid firing rate (not padding)", "rate", firing_rate_valid))
+    specs += list(OPTIONAL_METRICS)
     names: dict[str, None] = {}
     for run in runs:
         names.update(dict.fromkeys(run.firing_rates()))

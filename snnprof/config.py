@@ -16,6 +16,7 @@ estimate energy with::
     [count]
     sop_convention = "exact"
     count_weighting = "value"
+    fold_pooling = false
     overrides = { "features.0" = "dense" }
     strict = false
     [energy]
@@ -239,12 +240,15 @@ class CountConfig(StrictModel):
     Attributes:
         sop_convention: ``exact`` (border-aware events).
         count_weighting: ``value`` (a graded input of n counts n) or ``nonzero``.
+        fold_pooling: a synaptic layer fed by average/sum pooling of spikes counts exact SOPs on the
+            pre-pool spikes instead of dense MACs (both views are reported either way).
         overrides: layer name -> forced input kind (``spike``/``count``/``ternary``/``dense``).
         strict: raise on modules/ops without a counting rule.
     """
 
     sop_convention: Literal["exact"] = "exact"
     count_weighting: Literal["value", "nonzero"] = "value"
+    fold_pooling: bool = False
     overrides: dict[str, InputKind] = Field(default_factory=dict)
     strict: bool = False
 

@@ -196,8 +196,21 @@ class Run:
         """Firing rate of every neuron layer (spikes / neuron updates), in layer order."""
         return {rec.name: float(rec.firing_rate) for rec in self.result.layers if rec.firing_rate is not None}
 
+    def valid_padding(self) -> float | None:
+        """Fraction of neuron updates in padding slots, ``1 - valid / all`` (``None`` without a validity mask)."""
+        tot = self.result.totals
+        if tot.valid_updates is None or not tot.neuron_updates:
+            return None
+        return 1.0 - tot.valid_updates / tot.neuron_updates
+
     def metrics(self) -> dict[str, float | None]:
-        """Flat numeric metrics (per sample where it applies) compared across runs."""
+        """Flat numeric metrics (per sample where it applies) compared across runs.
+
+        Beside the counts: ``valid_updates`` (per sample), ``firing_rate_valid`` and ``valid_padding``
+        for models that mark valid slots, and the two pool-folding views ``macs_folded``,
+        ``sops_folded``, ``macs_unfolded``, ``sops_unfolded`` (per sample) for models fed by pooled
+        spikes; ``None`` otherwise.
+        """
         per = self.result.per_sample
         r = self.render
         out: dict[str, float | None] = {
@@ -207,6 +220,9 @@ class Run:
             "points": r.points / max(self.result.batch_size, 1) if r else None,
             "macs": per["macs"], "sops": per["sops"], "spikes": per["spikes"],
             "firing_rate": self.result.totals.firing_rate if self.result.totals.neuron_updates else None,
+            "valid_updates": per["valid_updates"], "firing_rate_valid": per["firing_rate_valid"],
+            "valid_padding": self.valid_padding(),
+            **{key: per[key] for key in ("macs_folded", "sops_folded", "macs_unfolded", "sops_unfolded")},
         }
         out.update({f"energy_pj.{p}": self.energy_pj(p) for p in self.profiles})
         out.update({"psnr": self.quality.get("psnr"), "ssim": self.quality.get("ssim"), "wall_s": self.wall_s})

@@ -332,7 +332,7 @@ def make_profiler(cfg: RunConfig, model: nn.Module, **extra: Any) -> Profiler:
     options: dict[str, Any] = {
         "sop_convention": count.sop_convention, "strict": count.strict, "time_steps": cfg.input.time_steps,
         "batch_size": cfg.input.batch_size, "overrides": dict(count.overrides),
-        "count_weighting": count.count_weighting, "model_name": cfg.model.name,
+        "count_weighting": count.count_weighting, "fold_pooling": count.fold_pooling, "model_name": cfg.model.name,
     }
     options.update(extra)
     return Profiler(model, **options)

@@ -6,6 +6,7 @@ from snnprof.counting.costs import Cost, NeuronActivity, Synapse
 from snnprof.counting.profiler import Profiler, profile
 from snnprof.counting.registry import Convention, list_rules, register_rule
 from snnprof.counting.results import LayerRecord, ProfileResult, Totals
+from snnprof.counting.slots import valid_slots
 
 __all__ = [
     "Convention",
@@ -19,4 +20,5 @@ __all__ = [
     "list_rules",
     "profile",
     "register_rule",
+    "valid_slots",
 ]

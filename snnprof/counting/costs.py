@@ -19,6 +19,11 @@ A fanout may also have ``evaluate(events, rows, bound) -> FanoutPass`` computing
 one pass (:class:`OnePassFanout`; ``bound``: the largest event value when the engine knows it) and
 ``native_pass(x, rows) -> NativeStats | None`` deciding the input kind and, for spikes, the
 accumulates straight from the raw operand (:class:`NativeFanout`); the engine prefers them.
+
+Pool folding (:mod:`snnprof.counting.folding`) needs a fanout's outputs per input *position*: a
+fanout that has ``fanout_map(shape) -> FanoutMap`` (:class:`MappedFanout`) can count the SOPs of a
+layer fed by average or sum pooling of spikes on the pre-pool spikes. A pooling rule reports its
+input and windows as a :class:`Pooling`.
 """
 
 from __future__ import annotations
@@ -34,16 +39,20 @@ if TYPE_CHECKING:
 __all__ = [
     "Cost",
     "Fanout",
+    "FanoutMap",
     "FanoutPass",
+    "MappedFanout",
     "NativeFanout",
     "NeuronActivity",
     "OnePassFanout",
     "PairFanout",
     "PairRowsFanout",
     "PerEvent",
+    "Pooling",
     "RowsFanout",
     "Synapse",
     "exact_sum",
+    "fanout_map_of",
     "native_pass_of",
     "one_pass_of",
     "pair_rows_of",
@@ -117,6 +126,27 @@ class NativeFanout(Protocol):
         ...
 
 
+class FanoutMap(NamedTuple):
+    """Outputs one event reaches, per position of the operand, as one period of its row-major order.
+
+    Attributes:
+        key: hashable identity of the map (the folding engine caches on it).
+        values: float64 CPU ``[period]``: the element at flat (row-major) index ``i`` of the operand
+            reaches ``values[i % period]`` outputs; the operand's size is a multiple of ``period``.
+    """
+
+    key: tuple[object, ...]
+    values: torch.Tensor
+
+
+class MappedFanout(Protocol):
+    """A fanout that states the outputs each operand position reaches (for pool folding)."""
+
+    def fanout_map(self, shape: tuple[int, ...]) -> FanoutMap:
+        """Outputs reached per position of an operand of ``shape`` (one period, see :class:`FanoutMap`)."""
+        ...
+
+
 _F32_EXACT = 1 << 24  # float32 represents every integer below this; sums that stay below are exact
 
 
@@ -183,6 +213,10 @@ class PerEvent:
         total = exact_sum(ev, bound=bound)
         return FanoutPass(total, total * self.factor, total * self.factor if rows else None)
 
+    def fanout_map(self, shape: tuple[int, ...]) -> FanoutMap:
+        """Every position reaches ``factor`` outputs: a period of one element."""
+        return FanoutMap(("per_event", self.factor), torch.tensor([float(self.factor)], dtype=torch.float64))
+
     def rows(self, ev: torch.Tensor, bound: float | None = None) -> torch.Tensor:
         """Accumulates per leading index: events summed over the trailing feature dims, times ``factor``.
 
@@ -209,6 +243,11 @@ def pair_rows_of(fn: object) -> PairRowsFanout | None:
 def one_pass_of(fn: object) -> OnePassFanout | None:
     """``fn`` when it has a one-pass ``evaluate`` method (:class:`OnePassFanout`), else ``None``."""
     return fn if callable(getattr(fn, "evaluate", None)) else None  # type: ignore[return-value]
+
+
+def fanout_map_of(fn: object) -> MappedFanout | None:
+    """``fn`` when it has a ``fanout_map`` method (:class:`MappedFanout`), else ``None``."""
+    return fn if callable(getattr(fn, "fanout_map", None)) else None  # type: ignore[return-value]
 
 
 def native_pass_of(fn: object) -> NativeFanout | None:
@@ -265,6 +304,21 @@ class NeuronActivity:
 
 
 @dataclass
+class Pooling:
+    """An average or sum pooling (linear in its input), as pool folding needs it.
+
+    Attributes:
+        source: the pooled input ``[*lead, *in_size]`` (every leading dim, channels included, is
+            pooled independently).
+        windows: per pooled (trailing) dim, the ``[start, stop)`` input range of each output index
+            (padding clipped away; the divisor does not matter).
+    """
+
+    source: torch.Tensor
+    windows: tuple[tuple[tuple[int, int], ...], ...]
+
+
+@dataclass
 class Cost:
     """Cost of one call, as a rule reports it.
 
@@ -275,6 +329,7 @@ class Cost:
         geometry: structural facts for crossbar-style hardware models (``in_channels``,
             ``out_channels``, ``kernel_elems``, ``out_positions``, ``frames``).
         warnings: notes on approximations that the user must see.
+        pooling: for average/sum pooling, its input and windows (pool folding), else ``None``.
     """
 
     flops: int = 0
@@ -282,3 +337,4 @@ class Cost:
     neuron: NeuronActivity | None = None
     geometry: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    pooling: Pooling | None = None

@@ -4,7 +4,9 @@ Every count of a :class:`~snnprof.counting.results.LayerRecord` is a sum over ca
 of results profiled on disjoint batches equals the result of profiling all batches at once: counts,
 bytes, calls, per-step and per-channel lists and kind counts add (exact integers); ``neurons``
 (per sample and step) and the geometry sizes take the maximum, ``frames`` adds; rates are
-recomputed; ``params`` stay per-layer constants. Sample statistics merge with Chan's update.
+recomputed; ``params`` stay per-layer constants. The pool-folding views and valid-slot counts add
+too, a part without them contributing its plain ``macs``/``sops`` (resp. all its updates and
+spikes) when another part has them. Sample statistics merge with Chan's update.
 ``batch_size`` (samples) adds. Energy is not merged: estimate it again on the merged result.
 """
 
@@ -15,16 +17,18 @@ from collections.abc import Sequence
 from snnprof.counting.kinds import KIND_NAMES
 from snnprof.counting.results import (
     COUNT_FIELDS,
+    FOLD_FIELDS,
     MEMORY_FIELDS,
     LayerRecord,
     ProfileResult,
     Totals,
     derived_warnings,
+    kind_label,
 )
 
 __all__ = ["merge_results"]
 
-_SUMMED = tuple(f for f in COUNT_FIELDS if f not in ("params", "neurons")) + MEMORY_FIELDS + ("calls",)
+_SUMMED = tuple(f for f in COUNT_FIELDS if f not in ("params", "neurons")) + MEMORY_FIELDS + ("calls", "folded_calls")
 
 
 def _add_lists(a: list[int], b: list[int]) -> list[int]:
@@ -32,11 +36,23 @@ def _add_lists(a: list[int], b: list[int]) -> list[int]:
     return [x + (shorter[i] if i < len(shorter) else 0) for i, x in enumerate(longer)]
 
 
-def _kind_label(kinds: dict[str, int]) -> str:
-    seen = [k for k in KIND_NAMES if kinds.get(k)]
-    if len(seen) == 1:
-        return seen[0]
-    return "mixed:" + "+".join(seen) if seen else "n/a"
+def _optional_sum(a: int | None, b: int | None, a_plain: int, b_plain: int) -> int | None:
+    """``a + b`` where a missing side counts its plain value; ``None`` when both are missing."""
+    if a is None and b is None:
+        return None
+    return (a_plain if a is None else a) + (b_plain if b is None else b)
+
+
+def _merge_views(out: LayerRecord, a: LayerRecord, b: LayerRecord) -> None:
+    """Pool-folding views and valid-slot counts of ``a`` and ``b`` into ``out``."""
+    for name in FOLD_FIELDS:
+        plain = name.split("_", 1)[0]
+        setattr(out, name, _optional_sum(getattr(a, name), getattr(b, name), getattr(a, plain), getattr(b, plain)))
+    out.folded_kinds = {k: n for k in KIND_NAMES if (n := a.folded_kinds.get(k, 0) + b.folded_kinds.get(k, 0))}
+    out.valid_updates = _optional_sum(a.valid_updates, b.valid_updates, a.neuron_updates, b.neuron_updates)
+    out.valid_spikes = _optional_sum(a.valid_spikes, b.valid_spikes, a.spikes, b.spikes)
+    if out.valid_updates is not None and out.valid_spikes is not None:
+        out.firing_rate_valid = out.valid_spikes / out.valid_updates if out.valid_updates else None
 
 
 def _merge_geometry(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -55,8 +71,10 @@ def _merge_layer(a: LayerRecord, b: LayerRecord) -> LayerRecord:
         setattr(out, name, _add_lists(getattr(a, name), getattr(b, name)))
     kinds = {k: a.kind_calls.get(k, 0) + b.kind_calls.get(k, 0) for k in KIND_NAMES}
     out.kind_calls = {k: v for k, v in kinds.items() if v}
-    out.input_kind = _kind_label(out.kind_calls)
+    folded = any(r.input_kind.endswith(" (folded)") for r in (a, b))
+    out.input_kind = kind_label(out.kind_calls, out.folded_calls if folded else 0)
     out.geometry = _merge_geometry(a.geometry, b.geometry)
+    _merge_views(out, a, b)
     out.firing_rate = out.spikes / out.neuron_updates if out.neuron_updates else None
     return out
 
@@ -83,8 +101,8 @@ def merge_results(results: Sequence[ProfileResult]) -> ProfileResult:
         raise ValueError("merge_results needs at least one result")
     first = results[0]
     for other in results[1:]:
-        same = (other.model, other.time_steps, other.sop_convention, other.count_weighting)
-        if same != (first.model, first.time_steps, first.sop_convention, first.count_weighting):
+        same = (other.model, other.time_steps, other.sop_convention, other.count_weighting, other.fold_pooling)
+        if same != (first.model, first.time_steps, first.sop_convention, first.count_weighting, first.fold_pooling):
             raise ValueError(f"cannot merge results of {first.model} (T={first.time_steps}) and {other.model} "
                              f"(T={other.time_steps}) or of different counting conventions")
     layers: dict[str, LayerRecord] = {}
@@ -105,7 +123,7 @@ def merge_results(results: Sequence[ProfileResult]) -> ProfileResult:
         batch_size=sum(r.batch_size for r in results), time_steps=first.time_steps,
         input_shapes=next((r.input_shapes for r in results if r.input_shapes), []),
         sop_convention=first.sop_convention, count_weighting=first.count_weighting,
-        unsupported=unsupported, uncalled=uncalled,
+        fold_pooling=first.fold_pooling, unsupported=unsupported, uncalled=uncalled,
         warnings=_warnings(results, unsupported, uncalled, sample_stats.shared if sample_stats else []),
         config=dict(first.config), sample_stats=sample_stats,
     )

@@ -30,8 +30,10 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
 from snnprof.counting import rules as _rules  # noqa: F401  (registers the built-in rules)
-from snnprof.counting.accumulate import LayerAccumulator, finalize
+from snnprof.counting import slots
+from snnprof.counting.accumulate import LayerAccumulator, Views, finalize
 from snnprof.counting.costs import Cost
+from snnprof.counting.folding import PoolMap
 from snnprof.counting.kinds import KIND_CODES
 from snnprof.counting.registry import (
     ModuleRule,
@@ -54,6 +56,9 @@ __all__ = ["Profiler", "profile"]
 logger = logging.getLogger(__name__)
 
 Inputs = torch.Tensor | tuple[Any, ...] | Mapping[str, Any]
+
+#: Modules whose output holds their input's elements in the same order (pooled tensors pass through).
+_ORDER_PRESERVING = (nn.Flatten, nn.Unflatten, nn.Identity, nn.modules.dropout._DropoutNd)
 
 
 def _tensor_bytes(value: Any) -> int:
@@ -120,6 +125,9 @@ class Profiler:
         batch_size: samples profiled (``per_sample`` divides by it). Inferred when omitted.
         overrides: ``{layer name: kind}`` forcing the input kind (spike/count/ternary/dense).
         count_weighting: ``"value"`` (a graded input n counts n SOPs) or ``"nonzero"`` (1 each).
+        fold_pooling: count a synaptic layer fed by average or sum pooling of spikes (directly or
+            through reshapes) on the pre-pool spikes: exact border-aware SOPs, no MACs
+            (:mod:`snnprof.counting.folding`). Off by default; both views are reported either way.
         model_name: name stored in the result (default: the model's class name).
         sample_stats: also reduce MACs, SOPs and spikes per sample (on the device) and keep their
             mean and spread across samples (``result().sample_stats``). Call :meth:`end_batch` after
@@ -148,6 +156,7 @@ class Profiler:
         batch_size: int | None = None,
         overrides: Mapping[str, str] | None = None,
         count_weighting: str = "value",
+        fold_pooling: bool = False,
         model_name: str | None = None,
         sample_stats: bool = False,
         sample_projections: Mapping[str, Any] | None = None,
@@ -163,6 +172,7 @@ class Profiler:
         self.strict = strict
         self.sop_convention = sop_convention
         self.count_weighting = count_weighting
+        self.fold_pooling = bool(fold_pooling)
         self.time_steps = time_steps
         self.batch_size = batch_size
         self.overrides = {k: KIND_CODES[v] for k, v in (overrides or {}).items()}
@@ -183,6 +193,8 @@ class Profiler:
         self._fastpath: bool | None = None
         self._weight_bytes: dict[int, int] = {}
         self._pops = 0
+        self._pools = PoolMap()
+        self._entered = False
 
     # ----------------------------------------------------------------- context management
     def __enter__(self) -> Profiler:
@@ -192,9 +204,14 @@ class Profiler:
         except BaseException:
             self._detach()
             raise
+        slots.profiling(+1)
+        self._entered = True
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._entered:
+            slots.profiling(-1)
+            self._entered = False
         self._detach()
 
     def _attach(self) -> None:
@@ -224,6 +241,7 @@ class Profiler:
                 torch.backends.mha.set_fastpath_enabled(self._fastpath)
                 self._fastpath = None
             self._stack = []
+            self._pools.clear()
 
     def _suspend(self) -> bool:
         """Take the op interceptor off the torch-function stack if it is on top (ops then skip Python dispatch).
@@ -281,12 +299,17 @@ class Profiler:
             if frame.rule is None:
                 self._check_leaf(frame, output)
                 return
+            if self._pools and isinstance(module, _ORDER_PRESERVING) and not (
+                    module.training and isinstance(module, nn.modules.dropout._DropoutNd)):
+                self._pools.follow("view", (first_tensor(args) if args else first_tensor(kwargs),), output)
             self._run.ruled_called.add(frame.name)
             if is_batched(first_tensor(output)):  # inside torch.vmap: count the physical tensors
                 args, kwargs, output = physical(args), physical(kwargs), physical(output)
             owner = module if frame.opaque else None  # the ops inside a transparent rule's module carry its weights
             cost = self._run_rule(frame.rule, (module, args, kwargs, output), frame.name, type(module).__name__,
                                   owner)
+            if cost is not None and cost.pooling is not None:
+                self._pools.record(first_tensor(output), cost.pooling)
             if cost is not None and frame.opaque:
                 acc = self._acc(frame.name, type(module).__name__, module)
                 weights = self._weight_bytes.get(id(module))
@@ -295,6 +318,8 @@ class Profiler:
                 acc.add_traffic(weights, _tensor_bytes(args) + _tensor_bytes(kwargs), _tensor_bytes(output))
         finally:
             self._resume(frame.popped)
+            if module is self.model:  # the model's call is over: no pooled tensor is consumed after it
+                self._pools.clear()
 
     def _check_leaf(self, frame: _Frame, output: Any) -> None:
         """A leaf module without a rule in which no op was seen did work we cannot count."""
@@ -314,7 +339,7 @@ class Profiler:
             cost = rule(*call)
             acc = self._acc(name, type_name, module)
             acc.add_cost(cost, self._override(name), self.count_weighting == "value", self.time_steps,
-                         self._run.samples)
+                         self._views(cost, name))
             for warning in cost.warnings:
                 self._run.warnings[warning] = None
             return cost
@@ -328,6 +353,21 @@ class Profiler:
                 torch.set_grad_enabled(True)
             self._resume(popped)
             self._busy = False
+
+    def _views(self, cost: Cost, name: str) -> Views | None:
+        """The sample collector, pooled tensors and validity mask that apply to a call (``None``: none does)."""
+        mask = slots.current_mask() if cost.neuron is not None else None
+        if mask is not None:
+            act = cost.neuron
+            assert act is not None
+            if not slots.mask_fits(mask, act.spikes, act.time_dim == 0 and act.spikes.dim() >= 2):
+                self._run.warnings[f"valid_slots mask of shape {list(mask.shape)} does not cover the leading dims "
+                                   f"of {name}'s output {list(act.spikes.shape)}: its updates count as valid"] = None
+                mask = None
+        pools = self._pools if self._pools and cost.synapses else None
+        if mask is None and pools is None and self._run.samples is None:
+            return None
+        return Views(self._run.samples, pools, self.fold_pooling, mask)
 
     def _override(self, name: str) -> int | None:
         if name in self.overrides:
@@ -363,6 +403,8 @@ class Profiler:
             if isinstance(out, torch.Tensor):
                 self._run.unsupported[f"{frame.name or '(root)'}/{name} (op)"] = None
             return
+        if self._pools:
+            self._pools.follow(name, args, out)
         self._on_named_op(named, name, frame.name or "(root)", (args, kwargs, out))
 
     def _on_named_op(self, rule: OpRule, name: str, where: str, call: tuple[tuple[Any, ...], dict[str, Any], Any]
@@ -376,6 +418,8 @@ class Profiler:
             return
         for warning in cost.warnings:
             self._run.warnings[warning] = None
+        if cost.pooling is not None:
+            self._pools.record(call[2], cost.pooling)
         if cost.flops:
             acc = self._acc(f"{where}/{name}", name, None)
             acc.calls += 1
@@ -485,7 +529,8 @@ class Profiler:
             self._run.samples.end_batch()
         accs = list(self._run.accs.values())
         steps = self._infer_steps(accs)
-        layers = finalize(accs, steps if self.time_steps is not None or not any(a.multi_step for a in accs) else None)
+        layers = finalize(accs, steps if self.time_steps is not None or not any(a.multi_step for a in accs) else None,
+                          self.fold_pooling)
         uncalled = self._uncalled()
         unsupported = list(self._run.unsupported)
         if self.strict and (unsupported or uncalled):
@@ -497,7 +542,8 @@ class Profiler:
             model=self.model_name, layers=layers, totals=Totals.from_layers(layers, params),
             batch_size=self._infer_batch(accs, steps), time_steps=steps, input_shapes=self._run.input_shapes,
             sop_convention=self.sop_convention, count_weighting=self.count_weighting,
-            unsupported=unsupported, uncalled=uncalled, warnings=warnings, sample_stats=stats,
+            fold_pooling=self.fold_pooling, unsupported=unsupported, uncalled=uncalled, warnings=warnings,
+            sample_stats=stats,
         )
 
 
@@ -516,7 +562,7 @@ def profile(model: nn.Module, inputs: Inputs, **kwargs: Any) -> ProfileResult:
         model: the network.
         inputs: a tensor, a tuple of positional tensors, or a dict of keyword tensors.
         **kwargs: ``sop_convention``, ``strict``, ``time_steps``, ``batch_size``, ``overrides``,
-            ``count_weighting``, ``model_name``, ``sample_stats``, ``sample_projections``.
+            ``count_weighting``, ``fold_pooling``, ``model_name``, ``sample_stats``, ``sample_projections``.
     """
     with Profiler(model, **kwargs) as prof:
         _call(model, inputs)

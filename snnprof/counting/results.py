@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from snnprof.counting.kinds import KIND_NAMES
 from snnprof.counting.sample_stats import SampleStats
 
 __all__ = [
     "COUNT_FIELDS",
+    "FOLD_FIELDS",
     "MEMORY_FIELDS",
     "SCHEMA",
+    "VALID_FIELDS",
     "LayerRecord",
     "ProfileResult",
     "Totals",
     "derived_warnings",
+    "kind_label",
 ]
 
 SCHEMA = "snnprof.profile/1"
@@ -36,6 +40,12 @@ COUNT_FIELDS: tuple[str, ...] = (
     "neuron_updates",
     "spikes",
 )
+
+#: The two pool-folding views of ``macs`` and ``sops`` (``None`` where no call was fed by pooled spikes).
+FOLD_FIELDS: tuple[str, ...] = ("macs_unfolded", "sops_unfolded", "macs_folded", "sops_folded")
+
+#: Valid-slot counts (``None`` where no validity mask was seen).
+VALID_FIELDS: tuple[str, ...] = ("valid_updates", "valid_spikes")
 
 #: Memory-traffic fields (bytes), shared by layers and totals.
 MEMORY_FIELDS: tuple[str, ...] = (
@@ -64,10 +74,23 @@ class LayerRecord:
         sops: exact, border-aware synaptic operations (one accumulate per event and connected output;
             ``count`` inputs weigh by value unless configured to one per nonzero).
         sops_rate: the papers' estimate ``dense_macs * input event rate`` over non-dense calls (float).
+        folded_calls: calls whose input came out of an average/sum pool of spikes (pool folding applies).
+        macs_unfolded: ``macs`` with pools not folded (the default convention); ``None`` when
+            ``folded_calls`` is 0 (then both views equal ``macs``).
+        sops_unfolded: ``sops`` with pools not folded; ``None`` when ``folded_calls`` is 0.
+        macs_folded: ``macs`` with pools folded (``fold_pooling``: those calls count no MACs).
+        sops_folded: ``sops`` with pools folded: those calls count one accumulate per pre-pool spike
+            and output connected to a pooled position holding it (border-aware).
+        folded_kinds: the input kinds detected on the pooled tensor of the folded calls (their kind
+            in the unfolded view; the folded view counts them as ``spike``).
         neurons: spiking neurons in the layer (per sample and time step).
         neuron_updates: neuron state updates = neurons x time steps x batch.
         spikes: emitted spikes (nonzero outputs of a neuron layer).
         firing_rate: ``spikes / neuron_updates``; ``None`` for non-neuron layers.
+        valid_updates: neuron updates in valid (non-padding) ``[T, B]`` slots, for layers that ran
+            inside :func:`snnprof.valid_slots` (calls outside count all their updates); else ``None``.
+        valid_spikes: spikes in valid slots (``None`` as ``valid_updates``).
+        firing_rate_valid: ``valid_spikes / valid_updates`` (``None`` as ``valid_updates``).
         weight_read_bytes: bytes of weights read (all weights once per call).
         input_read_bytes: bytes of input activations read.
         output_write_bytes: bytes of output activations written.
@@ -93,10 +116,18 @@ class LayerRecord:
     flops: int = 0
     sops: int = 0
     sops_rate: float = 0.0
+    folded_calls: int = 0
+    macs_unfolded: int | None = None
+    sops_unfolded: int | None = None
+    macs_folded: int | None = None
+    sops_folded: int | None = None
     neurons: int = 0
     neuron_updates: int = 0
     spikes: int = 0
     firing_rate: float | None = None
+    valid_updates: int | None = None
+    valid_spikes: int | None = None
+    firing_rate_valid: float | None = None
     weight_read_bytes: int = 0
     input_read_bytes: int = 0
     output_write_bytes: int = 0
@@ -108,6 +139,7 @@ class LayerRecord:
     updates_per_channel: list[int] = field(default_factory=list)
     kind_calls: dict[str, int] = field(default_factory=dict)
     geometry: dict[str, int] = field(default_factory=dict)
+    folded_kinds: dict[str, int] = field(default_factory=dict)
 
     @property
     def is_neuron(self) -> bool:
@@ -137,6 +169,9 @@ class Totals:
     """Model-wide sums of the per-layer counts (same units as :class:`LayerRecord`).
 
     ``firing_rate`` is the total spikes over total neuron updates (0.0 when there are no neurons).
+    The pool-folding views (``macs_folded`` ...) and the valid-slot counts are ``None`` unless some
+    layer has them; then layers without them contribute their ``macs``/``sops`` (resp. all their
+    neuron updates and spikes), and ``firing_rate_valid = valid_spikes / valid_updates``.
     """
 
     params: int = 0
@@ -145,10 +180,17 @@ class Totals:
     flops: int = 0
     sops: int = 0
     sops_rate: float = 0.0
+    macs_unfolded: int | None = None
+    sops_unfolded: int | None = None
+    macs_folded: int | None = None
+    sops_folded: int | None = None
     neurons: int = 0
     neuron_updates: int = 0
     spikes: int = 0
     firing_rate: float = 0.0
+    valid_updates: int | None = None
+    valid_spikes: int | None = None
+    firing_rate_valid: float | None = None
     weight_read_bytes: int = 0
     input_read_bytes: int = 0
     output_write_bytes: int = 0
@@ -163,6 +205,15 @@ class Totals:
             setattr(tot, name, sum(getattr(layer, name) for layer in layers))
         tot.sops_rate = float(sum(layer.sops_rate for layer in layers))
         tot.firing_rate = tot.spikes / tot.neuron_updates if tot.neuron_updates else 0.0
+        if any(layer.folded_calls for layer in layers):
+            for name in FOLD_FIELDS:
+                plain = name.split("_", 1)[0]  # macs / sops
+                setattr(tot, name, sum(_or(getattr(layer, name), getattr(layer, plain)) for layer in layers))
+        neurons = [layer for layer in layers if layer.neuron_updates]
+        if any(layer.valid_updates is not None for layer in neurons):
+            tot.valid_updates = sum(_or(layer.valid_updates, layer.neuron_updates) for layer in neurons)
+            tot.valid_spikes = sum(_or(layer.valid_spikes, layer.spikes) for layer in neurons)
+            tot.firing_rate_valid = tot.valid_spikes / tot.valid_updates if tot.valid_updates else None
         return tot
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,8 +221,26 @@ class Totals:
         return asdict(self)
 
 
-def _per_sample(value: float, batch: int) -> float | int:
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def kind_label(kind_calls: Mapping[str, int], folded_calls: int = 0) -> str:
+    """A layer's input-kind label: the one kind seen, ``mixed:a+b``, or ``n/a``.
+
+    Args:
+        kind_calls: calls per input kind.
+        folded_calls: calls counted with pools folded (adds `` (folded)`` to the label).
+    """
+    seen = [k for k in KIND_NAMES if kind_calls.get(k)]
+    label = seen[0] if len(seen) == 1 else ("mixed:" + "+".join(seen) if seen else "n/a")
+    return f"{label} (folded)" if folded_calls and seen else label
+
+
+def _per_sample(value: float | None, batch: int) -> float | int | None:
     """Divide a total by the batch; stay an int when the division is exact."""
+    if value is None:
+        return None
     if isinstance(value, int) and batch and value % batch == 0:
         return value // batch
     return value / batch if batch else float(value)
@@ -211,6 +280,9 @@ class ProfileResult:
         input_shapes: shapes of the tensors fed to the model's first call.
         sop_convention: ``exact`` (border-aware events) — ``sops_rate`` always holds the estimate.
         count_weighting: ``value`` (a graded input of n counts n) or ``nonzero``.
+        fold_pooling: the main ``macs``/``sops`` count synaptic layers fed by average/sum-pooled spikes
+            on the pre-pool spikes (:mod:`snnprof.counting.folding`); both views are in the
+            ``*_folded``/``*_unfolded`` fields either way.
         unsupported: modules/ops that ran but have no rule (``"name (Type)"`` strings).
         uncalled: modules with parameters that never ran.
         warnings: human-readable notes on anything that was not counted or is approximate.
@@ -227,6 +299,7 @@ class ProfileResult:
     input_shapes: list[list[int]] = field(default_factory=list)
     sop_convention: str = "exact"
     count_weighting: str = "value"
+    fold_pooling: bool = False
     unsupported: list[str] = field(default_factory=list)
     uncalled: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -237,11 +310,27 @@ class ProfileResult:
     def per_sample(self) -> dict[str, float | int]:
         """Totals divided by the batch size (what papers quote); ``neurons`` is already per sample."""
         tot = self.totals.to_dict()
-        fixed = ("firing_rate", "params", "neurons")  # rates and per-sample sizes are not divided
+        fixed = ("firing_rate", "firing_rate_valid", "params", "neurons")  # rates and per-sample sizes
         out = {k: _per_sample(v, self.batch_size) for k, v in tot.items() if k not in fixed}
         out["neurons"] = self.totals.neurons
         out["firing_rate"] = self.totals.firing_rate
+        out["firing_rate_valid"] = self.totals.firing_rate_valid
         return out
+
+    @property
+    def folds_pools(self) -> bool:
+        """Whether some synaptic call was fed by average/sum-pooled spikes (the two views differ)."""
+        return any(rec.folded_calls for rec in self.layers)
+
+    def with_pool_folding(self, fold_pooling: bool) -> ProfileResult:
+        """A copy whose main ``macs``, ``sops`` and input kinds follow the chosen pool-folding view.
+
+        Lets both views be priced (:func:`snnprof.estimate_energy`) from one profiling run: the
+        folded calls count as ``spike`` in the folded view and as ``folded_kinds`` in the other.
+        """
+        layers = [_with_view(rec, fold_pooling) for rec in self.layers]
+        return replace(self, layers=layers, totals=Totals.from_layers(layers, self.totals.params),
+                       fold_pooling=fold_pooling)
 
     def layer(self, name: str) -> LayerRecord:
         """Return the record called ``name`` (KeyError if absent)."""
@@ -259,6 +348,7 @@ class ProfileResult:
             "input_shapes": self.input_shapes,
             "sop_convention": self.sop_convention,
             "count_weighting": self.count_weighting,
+            "fold_pooling": self.fold_pooling,
             "batch_size": self.batch_size,
             "time_steps": self.time_steps,
             "layers": [layer.to_dict() for layer in self.layers],
@@ -292,6 +382,7 @@ class ProfileResult:
             input_shapes=[list(s) for s in data.get("input_shapes", [])],
             sop_convention=data.get("sop_convention", "exact"),
             count_weighting=data.get("count_weighting", "value"),
+            fold_pooling=bool(data.get("fold_pooling", False)),
             unsupported=list(data.get("unsupported", [])),
             uncalled=list(data.get("uncalled", [])),
             warnings=list(data.get("warnings", [])),
@@ -312,6 +403,29 @@ class ProfileResult:
         return pd.DataFrame(rows, columns=scalar)
 
 
+def _with_view(rec: LayerRecord, fold_pooling: bool) -> LayerRecord:
+    """``rec`` with ``macs``/``sops`` and input kinds of one pool-folding view."""
+    if not rec.folded_calls or rec.macs_folded is None or rec.macs_unfolded is None:
+        return replace(rec)
+    if fold_pooling == rec.input_kind.endswith(" (folded)"):
+        return replace(rec)
+    moved = sum(rec.folded_kinds.values())
+    kinds = dict(rec.kind_calls)
+    if fold_pooling:
+        for name, n in rec.folded_kinds.items():
+            kinds[name] = kinds.get(name, 0) - n
+        kinds["spike"] = kinds.get("spike", 0) + moved
+        macs, sops = rec.macs_folded, rec.sops_folded
+    else:
+        kinds["spike"] = kinds.get("spike", 0) - moved
+        for name, n in rec.folded_kinds.items():
+            kinds[name] = kinds.get(name, 0) + n
+        macs, sops = rec.macs_unfolded, rec.sops_unfolded
+    kinds = {k: v for k, v in kinds.items() if v}
+    label = kind_label(kinds, rec.folded_calls if fold_pooling else 0)
+    return replace(rec, macs=macs, sops=sops, kind_calls=kinds, input_kind=label)
+
+
 _LIST_FIELDS = frozenset(
     {
         "spikes_per_step",
@@ -320,5 +434,6 @@ _LIST_FIELDS = frozenset(
         "updates_per_channel",
         "kind_calls",
         "geometry",
+        "folded_kinds",
     }
 )

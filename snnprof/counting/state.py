@@ -24,13 +24,14 @@ __all__ = ["STATE_FORMAT", "RunState"]
 #: Version tag of the state layout.
 STATE_FORMAT = "snnprof.profiler-state/1"
 
-_DEVICE_FIELDS = ("macs", "sops", "sops_rate", "spikes", "kinds", "step_spikes", "channel_spikes")
+_DEVICE_FIELDS = ("macs", "sops", "sops_rate", "spikes", "kinds", "step_spikes", "channel_spikes", "fold", "valid")
 
 
 def _acc_state(acc: LayerAccumulator) -> dict[str, Any]:
     out = {f.name: getattr(acc, f.name) for f in dataclasses.fields(acc) if f.name != "dev"}
     out["step_updates"] = list(acc.step_updates)
     out["host_kinds"] = list(acc.host_kinds)
+    out["host_fold"] = list(acc.host_fold)
     out["geometry"] = dict(acc.geometry)
     dev = acc.dev
     out["dev"] = {} if dev is None else {
@@ -43,6 +44,7 @@ def _acc_from_state(state: Mapping[str, Any], device: torch.device | str) -> Lay
     values = {k: v for k, v in state.items() if k != "dev"}
     acc = LayerAccumulator(**values)
     acc.step_updates, acc.host_kinds = list(acc.step_updates), list(acc.host_kinds)
+    acc.host_fold = [float(v) for v in acc.host_fold]
     acc.geometry = dict(acc.geometry)
     dev = state["dev"]
     if dev:

@@ -24,11 +24,14 @@ point, plus one per feature element to count the seed's ``sparsity``).
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from snnprof.counting.slots import valid_slots
 
 __all__ = ["LAYOUTS", "Packing", "TempoLinear", "TemporalPacker", "pack_points"]
 
@@ -73,6 +76,16 @@ class Packing:
         """Fraction of the ``T * B`` rows that are zero padding: ``1 - M / (T * B)`` (0 when empty)."""
         rows = self.time_steps * self.batch
         return 1.0 - self.points / rows if rows else 0.0
+
+    def valid_mask(self) -> torch.Tensor:
+        """Bool ``[T, B]``: true at the slots that hold a point, false at the zero padding."""
+        mask = torch.zeros(self.time_steps, self.batch, dtype=torch.bool, device=self.t_idx.device)
+        mask[self.t_idx, self.b_idx] = True
+        return mask
+
+    def valid_slots(self) -> AbstractContextManager[None]:
+        """:func:`snnprof.valid_slots` of this packing (the mask is built only while profiling)."""
+        return valid_slots(self.valid_mask)
 
     @property
     def sparsity(self) -> float | None:

@@ -328,7 +328,8 @@ class DirectVoxGO(nn.Module):
         packing = self.packer(ray_id, step_id, feat)
         if packing.points == 0:
             return feat.new_zeros(0, 3), packing
-        return torch.sigmoid(self.rgbnet(feat, packing)), packing
+        with packing.valid_slots():  # the SNN's [T, B] padding slots do not count as valid updates
+            return torch.sigmoid(self.rgbnet(feat, packing)), packing
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -287,7 +287,8 @@ class TensoRF(nn.Module):
         packing = self.packer(ray_id, step_id, mlp_in)
         if packing.points == 0:
             return mlp_in.new_zeros(0, 3), packing
-        return torch.sigmoid(self.render_module(mlp_in, packing)), packing
+        with packing.valid_slots():  # the SNN's [T, B] padding slots do not count as valid updates
+            return torch.sigmoid(self.render_module(mlp_in, packing)), packing
 
 
 _DEFAULTS = {"batch_size": 1, "time_steps": 1, "image_size": 32}

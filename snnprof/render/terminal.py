@@ -21,12 +21,16 @@ from snnprof.units import format_count, format_energy_pj, format_rate, printable
 
 Shown = ProfileResult | Run
 
-__all__ = ["energy_table", "layer_table", "notes", "per_sample_line", "render_result", "title_line"]
+__all__ = [
+    "energy_table", "layer_table", "notes", "per_sample_line", "pool_folding_line", "render_result", "title_line",
+    "valid_slots_line",
+]
 
 _COUNT_COLUMNS: tuple[tuple[str, str], ...] = (("MACs", "macs"), ("SOPs", "sops"))
 _NAME_MIN_WIDTH = 10
 _TYPE_MAX_WIDTH = 12
 _KIND_MAX_WIDTH = 9
+_FOLDED_KIND_WIDTH = 14  # "spike (folded)"
 
 
 def _scale(result: ProfileResult, per_sample: bool) -> int:
@@ -65,11 +69,13 @@ def _layer_energy(energy: EnergyResult | None, name: str, divisor: int) -> str:
     return "—" if value is None else format_energy_pj(value / divisor)
 
 
-def _layer_row(rec: LayerRecord, energy: EnergyResult | None, divisor: int) -> list[str]:
-    """One table row for a layer."""
+def _layer_row(rec: LayerRecord, energy: EnergyResult | None, divisor: int, valid: bool = False) -> list[str]:
+    """One table row for a layer (``valid``: with the valid-slot firing rate column)."""
     row = [printable(rec.name), printable(rec.type), printable(rec.input_kind)]
     row += [_count(getattr(rec, attr), divisor) for _, attr in _COUNT_COLUMNS]
     row.append(format_rate(rec.firing_rate))
+    if valid:
+        row.append(format_rate(rec.firing_rate_valid if rec.valid_updates is not None else rec.firing_rate))
     if energy is not None:
         row.append(_layer_energy(energy, rec.name, divisor))
     return row
@@ -96,29 +102,66 @@ def layer_table(shown: Shown, per_sample: bool = False) -> Table:
     longest = max((len(rec.name) for rec in result.layers), default=5)
     table.add_column("layer", overflow="fold", min_width=min(longest, _NAME_MIN_WIDTH))
     table.add_column("type", no_wrap=True, overflow="ellipsis", max_width=_TYPE_MAX_WIDTH)
-    table.add_column("input", no_wrap=True, overflow="ellipsis", max_width=_KIND_MAX_WIDTH)
+    kind_width = _FOLDED_KIND_WIDTH if result.fold_pooling and result.folds_pools else _KIND_MAX_WIDTH
+    table.add_column("input", no_wrap=True, overflow="ellipsis", max_width=kind_width)
     for header, _ in _COUNT_COLUMNS:
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("fire rate", justify="right", no_wrap=True)
+    valid = result.totals.valid_updates is not None
+    if valid:
+        table.add_column("valid rate", justify="right", no_wrap=True)
     if first is not None:
         table.add_column("energy", justify="right", no_wrap=True)
     for rec in result.layers:
-        table.add_row(*_layer_row(rec, energy, divisor))
+        table.add_row(*_layer_row(rec, energy, divisor, valid))
     table.add_section()
     totals = [_count(getattr(result.totals, attr), divisor) for _, attr in _COUNT_COLUMNS]
     rate = format_rate(result.totals.firing_rate if result.totals.neuron_updates else None)
+    rates = [rate, format_rate(result.totals.firing_rate_valid)] if valid else [rate]
     tail = [format_energy_pj(energy.total_pj / divisor)] if energy is not None else []
-    table.add_row("total", "", "", *totals, rate, *tail, style="bold")
+    table.add_row("total", "", "", *totals, *rates, *tail, style="bold")
     return table
 
 
 def title_line(result: ProfileResult) -> Text:
-    """One-line header: model, batch, time steps and the counting conventions."""
+    """One-line header: model, batch, time steps and the counting conventions.
+
+    The pool-folding convention is named when it is on or when it changes the counts.
+    """
+    folding = f" · pool folding {'on' if result.fold_pooling else 'off'}" if (
+        result.fold_pooling or result.folds_pools) else ""
     return Text.assemble(
         (printable(result.model), "bold"),
         f"  batch {result.batch_size} · T {result.time_steps} · SOPs {result.sop_convention}"
-        f" · count weighting {result.count_weighting}",
+        f" · count weighting {result.count_weighting}{folding}",
     )
+
+
+def pool_folding_line(result: ProfileResult) -> Text | None:
+    """The other pool-folding view per sample, when some layer is fed by pooled spikes (else ``None``)."""
+    tot = result.totals
+    if not result.folds_pools or tot.macs_folded is None or tot.macs_unfolded is None:
+        return None
+    layers = sum(1 for rec in result.layers if rec.folded_calls)
+    batch = max(result.batch_size, 1)
+    if result.fold_pooling:
+        macs, sops, what = tot.macs_unfolded, tot.sops_unfolded, "with pools not folded (fold_pooling = false)"
+    else:
+        macs, sops, what = tot.macs_folded, tot.sops_folded, "with pools folded (fold_pooling = true)"
+    assert sops is not None
+    return Text(f"{layers} synaptic layer(s) fed by average/sum-pooled spikes; {what}, per sample: "
+                f"MACs {format_count(macs / batch)} · SOPs {format_count(sops / batch)}")
+
+
+def valid_slots_line(result: ProfileResult) -> Text | None:
+    """Padding and firing rate over valid slots, for models that mark them (else ``None``)."""
+    tot = result.totals
+    if tot.valid_updates is None or not tot.neuron_updates:
+        return None
+    padding = 1.0 - tot.valid_updates / tot.neuron_updates
+    return Text(f"valid slots: padding {format_rate(padding)} of neuron updates · valid updates per sample "
+                f"{format_count(tot.valid_updates / max(result.batch_size, 1))} · firing rate (valid slots) "
+                f"{format_rate(tot.firing_rate_valid)} (all slots {format_rate(tot.firing_rate)})")
 
 
 def per_sample_line(result: ProfileResult) -> Text:
@@ -202,6 +245,7 @@ def render_result(shown: Shown, per_sample: bool = False) -> RenderableType:
         layer_table(shown, per_sample),
         per_sample_line(result),
     ]
+    parts += [line for line in (valid_slots_line(result), pool_folding_line(result)) if line is not None]
     energy = energy_table(shown, per_sample)
     if energy is not None:
         parts.append(energy)

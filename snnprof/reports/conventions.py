@@ -51,6 +51,19 @@ COUNTING_CONVENTIONS: tuple[tuple[str, str], ...] = (
         "`spikes`, `firing_rate`",
         "nonzero neuron outputs; `spikes / neuron_updates`, also per time step and per channel",
     ),
+    (
+        "`valid_updates`, `firing_rate_valid`",
+        "for models that mark their padded `[T, B]` slots (`snnprof.valid_slots(mask)`, e.g. SpikingNeRF's TCP/TP "
+        "packing): neuron updates and spikes in valid slots, `valid_spikes / valid_updates`; padding = "
+        "`1 − valid_updates / neuron_updates`",
+    ),
+    (
+        "`fold_pooling`",
+        "off by default. On: a synaptic layer fed by average or sum pooling of spikes (directly or through "
+        "reshapes) counts **exact SOPs on the pre-pool spikes** — one accumulate per (spike, output connected to a "
+        "pooled position whose window holds it), border-aware — and no MACs; its kind reads `spike (folded)`. "
+        "`macs_folded`/`sops_folded` and `macs_unfolded`/`sops_unfolded` hold both views either way",
+    ),
     ("`params`", "parameters (model total counts shared parameters once)"),
     (
         "memory traffic (bytes)",
@@ -64,10 +77,12 @@ INPUT_KINDS_NOTE: str = (
     "The input kind of every synaptic call is detected on the device (no host sync): `spike` (values in {0, c}, "
     "c > 0, incl. scaled spikes such as OTTT's ×2.74; all-zero inputs are silent spikes), `count` (non-negative "
     "integers: graded spikes, event counts; an all-ones tensor counts 1 each), `ternary` ({−1, 0, 1}) and "
-    "`dense` (anything else, e.g. a constant 0.5). Non-dense inputs give SOPs, dense inputs give MACs; per layer "
-    "the kind is reported (`mixed:a+b` when calls differ) and can be overridden per layer. Multi-step "
-    "`[T, B, …]` runs and single-step online loops give the same totals for the same computation; `per_sample` "
-    "divides by the batch."
+    "`dense` (anything else, e.g. a constant 0.5). **A graded input whose nonzeros all share one value** (all 2s, "
+    "a sum pool of sparse spikes) is {0, c} and so reads as scaled spikes: 1 per event; override the layer's kind "
+    "with `count` to weigh each nonzero by its value. Non-dense inputs give SOPs, dense inputs give MACs; per layer "
+    "the kind is reported (`mixed:a+b` when calls differ) and can be overridden per layer (an override also turns "
+    "pool folding off for that layer). Multi-step `[T, B, …]` runs and single-step online loops give the same "
+    "totals for the same computation; `per_sample` divides by the batch."
 )
 
 #: Heading of the rules' conventions table (generated from the rule registry).

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnprof.counting import native
-from snnprof.counting.costs import Cost, FanoutPass, Synapse
+from snnprof.counting.costs import Cost, FanoutMap, FanoutPass, Synapse
 from snnprof.counting.registry import Convention, register_rule
 from snnprof.counting.rules._util import arg, out_tensor, prod
 
@@ -165,6 +165,15 @@ class _ExactFanout:
             return None
         per_frame = got.per_frame.reshape(lead) if rows and got.per_frame is not None else None
         return got._replace(per_frame=per_frame)
+
+    def fanout_map(self, shape: tuple[int, ...]) -> FanoutMap:
+        """Outputs each input position reaches: ``coverage * C_out / groups``, the same for every channel.
+
+        One period is one channel plane (``prod(spatial)`` positions), see :class:`FanoutMap`.
+        """
+        spec = _frozen(self.spec)
+        spatial = tuple(int(v) for v in shape[len(shape) - spec.dims :])
+        return FanoutMap(("conv", spec, spatial), _coverage(spec, spatial) * (spec.channels[1] // spec.groups))
 
     def __call__(self, ev: torch.Tensor, _total: torch.Tensor) -> torch.Tensor:
         return self.evaluate(ev, False).accumulates

@@ -358,6 +358,7 @@ def make_profiler(cfg: RunConfig, model: nn.Module, **extra: Any) -> Profiler:
         "sop_convention": count.sop_convention, "strict": count.strict, "time_steps": cfg.input.time_steps,
         "batch_size": cfg.input.batch_size, "overrides": dict(count.overrides),
         "count_weighting": count.count_weighting, "model_name": cfg.model.name,
+        "warn": False,  # commands print what was not counted in their notes
     }
     options.update(extra)
     return Profiler(model, **options)

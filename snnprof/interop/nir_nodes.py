@@ -220,7 +220,7 @@ def _flatten(node: nir.Flatten) -> nn.Flatten:
 
 
 def node_map(dt: float) -> dict[type, Any]:
-    """NIR node type -> module factory, for ``nirtorch.nir_to_torch(graph, node_map(dt))``.
+    """The NIR node types this module maps, each with its module factory (nirtorch's ``node_map``).
 
     Args:
         dt: the time step, in the graph's time unit (what its ``tau`` values are in).

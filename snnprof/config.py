@@ -30,6 +30,7 @@ from the config's folder.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import tomllib
@@ -47,6 +48,7 @@ from snnprof.validation import KeyProblem, NonNegativeFloat, PositiveInt, Strict
 __all__ = [
     "DEFAULT_PROFILES",
     "INPUT_KINDS",
+    "NIR_OPTION_KEYS",
     "CountConfig",
     "EnergyConfig",
     "InputConfig",
@@ -56,6 +58,8 @@ __all__ = [
     "check_host_profile",
     "check_profiles",
     "load_config",
+    "nir_config",
+    "nir_config_text",
     "parse_config",
 ]
 
@@ -616,3 +620,55 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError(path, "", f"expected a UTF-8 text file: {err.reason} at byte {err.start}") from None
     logger.debug("loaded config %s", path)
     return parse_config(text, path)
+
+
+#: ``snnprof count GRAPH.nir`` options -> the config keys they set (messages name the option).
+NIR_OPTION_KEYS: dict[str, str] = {
+    "input.shape": "--shape", "input.kind": "--kind", "input.rate": "--rate", "input.seed": "--seed",
+    "input.time_steps": "--time-steps", "input.batch_size": "--batch-size", "model.kwargs": "--dt",
+    "model.kwargs.dt": "--dt", "model.nir": "GRAPH", "input": "--shape",
+}
+
+
+def _toml_value(value: Any) -> str:
+    """A scalar or a list of scalars as TOML (strings JSON-quoted, which TOML basic strings accept)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def nir_config_text(graph: Path, options: Mapping[str, Any]) -> str:
+    """The TOML of the config ``snnprof count GRAPH.nir`` runs (what reports and JSON record).
+
+    Args:
+        graph: the ``.nir`` file.
+        options: ``shape``, ``kind``, ``rate``, ``seed``, ``time_steps``, ``batch_size``, ``dt``,
+            ``profiles`` (``None`` values are left out: the defaults or the graph's input type apply).
+    """
+    lines = ["# implicit config of `snnprof count` on a NIR graph", "[model]", f"nir = {_toml_value(str(graph))}"]
+    if options.get("dt") is not None:
+        lines.append(f"kwargs = {{ dt = {_toml_value(options['dt'])} }}")
+    lines.append("[input]")
+    for key in ("batch_size", "time_steps", "seed", "shape", "kind", "rate"):
+        if options.get(key) is not None:
+            lines.append(f"{key} = {_toml_value(options[key])}")
+    if options.get("profiles"):
+        lines += ["[energy]", f"profiles = {_toml_value(list(options['profiles']))}"]
+    return "\n".join(lines) + "\n"
+
+
+def nir_config(graph: str | Path, options: Mapping[str, Any]) -> RunConfig:
+    """The validated implicit config of ``snnprof count GRAPH.nir`` (see :func:`nir_config_text`).
+
+    Raises:
+        ConfigError: naming the graph file and the command-line option at fault.
+    """
+    path = Path(graph)
+    try:
+        return parse_config(nir_config_text(path.resolve() if path.exists() else path, options), path)
+    except ConfigError as err:
+        raise ConfigError(path, NIR_OPTION_KEYS.get(err.key, err.key), err.expected) from None

@@ -128,7 +128,7 @@ def build_model(cfg: RunConfig) -> nn.Module:
     except SnnprofError:
         raise
     except NIRImportError as err:
-        raise ConfigError(cfg.path, "model.nir", str(err)) from None
+        raise ConfigError(cfg.path, "model.kwargs.dt" if err.about_dt else "model.nir", str(err)) from None
     except Exception as err:  # noqa: BLE001  (model code raises anything; reported, never a traceback)
         raise ConfigError(cfg.path, key, f"rejected by {cfg.model.name}: {described(err)}") from None
     if not isinstance(model, nn.Module):

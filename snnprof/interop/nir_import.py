@@ -40,7 +40,15 @@ DEFAULT_DT = 1.0
 
 
 class NIRImportError(ValueError):
-    """A NIR graph cannot be read or mapped (the message names the file or the node)."""
+    """A NIR graph cannot be read or mapped (the message names the file or the node).
+
+    Attributes:
+        about_dt: the problem is the time step (a ``dt`` longer than a time constant, or not positive).
+    """
+
+    def __init__(self, message: str, about_dt: bool = False) -> None:
+        super().__init__(message)
+        self.about_dt = about_dt
 
 
 def read_graph(path: str | Path) -> nir.NIRGraph:
@@ -86,7 +94,7 @@ def _check_nodes(graph: nir.NIRGraph, dt: float) -> None:
             if tau.size and float(tau.min()) < dt:
                 raise NIRImportError(f"node {name!r}: {field} down to {float(tau.min()):g} is shorter than dt = "
                                      f"{dt:g} (an Euler step must not exceed a time constant); give the graph's dt, "
-                                     "e.g. dt = 1e-4 for graphs exported by snnTorch, 1e-3 by Norse")
+                                     "e.g. dt = 1e-4 for graphs exported by snnTorch, 1e-3 by Norse", about_dt=True)
 
 
 def graph_input_shape(graph: nir.NIRGraph) -> tuple[int, ...] | None:
@@ -157,7 +165,7 @@ def load_nir(source: str | Path | nir.NIRGraph, dt: float | None = None) -> NIRN
     graph = read_graph(source) if isinstance(source, (str, Path)) else source
     step = graph_dt(graph, dt)
     if not step > 0:
-        raise NIRImportError(f"expected dt > 0, got {step:g}")
+        raise NIRImportError(f"expected dt > 0, got {step:g}", about_dt=True)
     _check_nodes(graph, step)
     try:
         with quiet_libraries():

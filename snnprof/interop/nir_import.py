@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 #: Time step used when neither the caller nor the graph's metadata gives one (time constants in steps).
 DEFAULT_DT = 1.0
+#: A time constant stored in float32 may sit just below the float64 dt it equals (1e-4 in float32 < 1e-4).
+_RELATIVE_SLACK = 1e-6
 
 
 class NIRImportError(ValueError):
@@ -91,7 +93,7 @@ def _check_nodes(graph: nir.NIRGraph, dt: float) -> None:
                                  f"{supported}")
         for field in TIME_CONSTANTS.get(type(node), ()):
             tau = np.asarray(getattr(node, field), dtype=np.float64)
-            if tau.size and float(tau.min()) < dt:
+            if tau.size and float(tau.min()) < dt * (1 - _RELATIVE_SLACK):
                 raise NIRImportError(f"node {name!r}: {field} down to {float(tau.min()):g} is shorter than dt = "
                                      f"{dt:g} (an Euler step must not exceed a time constant); give the graph's dt, "
                                      "e.g. dt = 1e-4 for graphs exported by snnTorch, 1e-3 by Norse", about_dt=True)

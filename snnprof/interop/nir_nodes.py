@@ -1,11 +1,14 @@
 r"""PyTorch modules for the NIR nodes that nirtorch does not map (or maps wrongly), one time step each.
 
 nirtorch 2.6's ``DEFAULT_MAP`` maps Affine, Linear, Conv1d/2d, AvgPool2d, SumPool2d and Flatten;
-neurons, ``Scale`` and ``Threshold`` are left to each framework. We add them here, and replace three
-default mappings: ``Affine`` (nirtorch 2.6 sets ``weight.bias`` instead of the layer's bias, so the
-bias is lost), ``SumPool2d`` (nirtorch uses ``LPPool2d(norm_type=1)``, which drops padding and
-takes ``|x|``; here ``AvgPool2d(divisor_override=1)``, an exact sum) and ``Flatten`` (NIR's
-``start_dim``/``end_dim`` do not count the batch axis: NIR 0 is torch 1, as snnTorch exports it).
+neurons, ``Scale`` and ``Threshold`` are left to each framework. We add them here (nirtorch has no
+neuron mapping of its own, so a small module per node is needed), and replace five default
+mappings: ``Conv1d``/``Conv2d`` (nirtorch passes NumPy scalars as stride and padding, which end up
+in the layers' geometry and cannot be written as JSON), ``Affine`` (nirtorch 2.6 sets
+``weight.bias`` instead of the layer's bias, so the bias is lost), ``SumPool2d`` (nirtorch uses
+``LPPool2d(norm_type=1)``, which drops padding and takes ``|x|``; here
+``AvgPool2d(divisor_override=1)``, an exact sum) and ``Flatten`` (NIR's ``start_dim``/``end_dim``
+do not count the batch axis: NIR 0 is torch 1, as snnTorch exports it).
 
 Discretisation (forward Euler with step ``dt``, in the graph's time unit; ``tau/dt`` is
 precomputed so that ``dt = 1`` reproduces SpikingJelly's ``v + (x - v) / tau`` bit for bit):
@@ -198,6 +201,28 @@ def _pair(value: Any) -> tuple[int, ...] | int:
     return int(array[0]) if array.size == 1 else tuple(int(v) for v in array)
 
 
+def _ints(value: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in np.atleast_1d(np.asarray(value)).reshape(-1))
+
+
+def _conv(node: nir.Conv1d | nir.Conv2d, dims: int) -> nn.Module:
+    """Conv1d/Conv2d with Python ints (nirtorch passes NumPy scalars, which JSON outputs cannot hold)."""
+    weight = _buffer(node.weight)
+    klass = nn.Conv1d if dims == 1 else nn.Conv2d
+
+    def arg(value: Any) -> tuple[int, ...]:
+        ints = _ints(value)
+        return ints * dims if len(ints) == 1 else ints
+
+    padding = node.padding if isinstance(node.padding, str) else arg(node.padding)
+    module = klass(weight.shape[1] * int(node.groups), weight.shape[0], tuple(weight.shape[2:]),
+                   stride=arg(node.stride), padding=padding, dilation=arg(node.dilation), groups=int(node.groups),
+                   bias=True)
+    module.weight.data = weight
+    module.bias.data = _buffer(node.bias)
+    return module
+
+
 def _affine(node: nir.Affine) -> nn.Linear:
     weight = _buffer(node.weight)
     module = nn.Linear(weight.shape[-1], weight.shape[-2], bias=True)
@@ -227,6 +252,8 @@ def node_map(dt: float) -> dict[type, Any]:
     """
     return {
         nir.Affine: _affine,
+        nir.Conv1d: lambda node: _conv(node, 1),
+        nir.Conv2d: lambda node: _conv(node, 2),
         nir.SumPool2d: _sum_pool,
         nir.AvgPool2d: _avg_pool,
         nir.Flatten: _flatten,

@@ -66,7 +66,8 @@ class _Loop(nn.Module):
 
     def __init__(self, conv: nn.Module, lif1: nn.Module, fc: nn.Module, lif2: nn.Module) -> None:
         super().__init__()
-        self.conv, self.lif1, self.pool, self.flat, self.fc, self.lif2 = conv, lif1, nn.AvgPool2d(2), nn.Flatten(), fc, lif2
+        self.conv, self.lif1, self.fc, self.lif2 = conv, lif1, fc, lif2
+        self.pool, self.flat = nn.AvgPool2d(2), nn.Flatten()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s1 = s2 = None
@@ -115,7 +116,8 @@ class _BatchTime(nn.Module):
 
     def __init__(self, conv: nn.Module, lif1: nn.Module, fc: nn.Module, lif2: nn.Module) -> None:
         super().__init__()
-        self.conv, self.lif1, self.pool, self.flat, self.fc, self.lif2 = conv, lif1, nn.AvgPool2d(2), nn.Flatten(), fc, lif2
+        self.conv, self.lif1, self.fc, self.lif2 = conv, lif1, fc, lif2
+        self.pool, self.flat = nn.AvgPool2d(2), nn.Flatten()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         steps, batch = x.shape[:2]

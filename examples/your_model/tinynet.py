@@ -1,5 +1,6 @@
 """A network of your own: any nn.Module (a class or a function returning one) works with snnprof."""
 
+import torch
 from spikingjelly.activation_based import functional, layer, neuron
 from torch import nn
 
@@ -15,5 +16,6 @@ class TinyNet(nn.Module):
             layer.Flatten(), layer.Linear(channels * 8 * 8, classes), neuron.LIFNode(tau=2.0, v_threshold=0.1))
         functional.set_step_mode(self, "m")
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes of the classifier, ``[T, B, classes]``."""
         return self.classifier(self.features(x))

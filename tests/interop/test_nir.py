@@ -213,3 +213,25 @@ def test_write_nir_is_atomic(tmp_path: Path) -> None:
     assert path.exists() and not (tmp_path / "lin.nir.partial").exists()
     back = nir.read(str(path))
     assert [type(n).__name__ for n in back.nodes.values()].count("Affine") == 1
+
+
+def test_config_with_a_nir_model(tmp_path: Path) -> None:
+    from snnprof.config import load_config
+    from snnprof.errors import ConfigError
+    from snnprof.pipeline import run_config
+
+    nir.write(str(tmp_path / "g.nir"), _nets.nir_graph(_nets.weights()))
+    body = f'[model]\nnir = "g.nir"\nkwargs = {{ dt = 1.0 }}\n[input]\nbatch_size = {_nets.B}\ntime_steps = {_nets.T}\n'
+    path = tmp_path / "g.toml"
+    path.write_text(body, encoding="utf-8")
+    result = run_config(load_config(path)).result
+    assert result.model == "g.nir" and result.input_shapes == [[_nets.T, _nets.B, _nets.C, _nets.H, _nets.H]]
+    assert result.totals.neuron_updates == _nets.T * _nets.B * (4 * _nets.H * _nets.H + 5)
+    for extra, key in (('name = "x.py:Net"\n', "model.nir"), ('checkpoint = "w.pt"\n', "model.checkpoint")):
+        path.write_text(body.replace("[input]", extra + "[input]"), encoding="utf-8")
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert info.value.key == key
+    path.write_text(body.replace("[input]", '[input]\nstep_mode = "single"'), encoding="utf-8")
+    with pytest.raises(ConfigError, match="NIR graph takes"):
+        load_config(path)

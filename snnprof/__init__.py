@@ -20,8 +20,10 @@ from snnprof.counting import (
     valid_slots,
 )
 from snnprof.energy import EnergyResult, estimate_energy, list_profiles, load_profile
-from snnprof.errors import ConfigError, ProfileFileError, SnnprofError, UncountedOpsError
+from snnprof.errors import ConfigError, ProfileFileError, SnnprofError, UncountedOpsError, UncountedOpsWarning
+from snnprof.interop import NIRImportError, load_nir
 from snnprof.models import create_model, list_models, register_model
+from snnprof.render import render_result
 from snnprof.reports import render_report
 from snnprof.version import __version__
 
@@ -29,22 +31,26 @@ __all__ = [
     "ConfigError",
     "EnergyResult",
     "LayerRecord",
+    "NIRImportError",
     "ProfileFileError",
     "ProfileResult",
     "Profiler",
     "SnnprofError",
     "Totals",
     "UncountedOpsError",
+    "UncountedOpsWarning",
     "__version__",
     "create_model",
     "estimate_energy",
     "list_models",
     "list_profiles",
     "list_rules",
+    "load_nir",
     "load_profile",
     "profile",
     "register_model",
     "register_rule",
     "render_report",
+    "render_result",
     "valid_slots",
 ]

@@ -64,7 +64,8 @@ _DATASET_ONLY = ("--max-batches", "--resume", "--checkpoint-every")
 
 @app.command(no_args_is_help=True)
 def count(
-    config: Annotated[Path, typer.Argument(help="Run config (TOML), e.g. configs/sj_spiking_cnn.toml.")],
+    config: Annotated[Path, typer.Argument(help="Run config (TOML), e.g. configs/sj_spiking_cnn.toml, or a NIR graph "
+                                           "(.nir) with the input options below.")],
     *,
     profile: Annotated[
         list[str] | None,
@@ -93,16 +94,46 @@ def count(
         typer.Option("--checkpoint-every", min=1, help="With --dataset: checkpoint every K batches to JSON.ckpt."),
     ] = None,
     device: Annotated[str, typer.Option("--device", help="With --dataset: cpu or cuda (cuda:LOCAL_RANK).")] = "cpu",
+    shape: Annotated[
+        str | None, typer.Option("--shape", help="NIR graph: input shape of one sample, e.g. 2,32,32 (default: the "
+                                 "graph's input type).", rich_help_panel="NIR graph input")] = None,
+    time_steps: Annotated[
+        int, typer.Option("--time-steps", "-T", help="NIR graph: time steps T.", rich_help_panel="NIR graph input")
+    ] = 8,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-B", help="NIR graph: samples B.", rich_help_panel="NIR graph input")
+    ] = 1,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="NIR graph: spike | count | dense input (default spike).",
+                                 rich_help_panel="NIR graph input")] = None,
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="NIR graph: spike probability or mean count (default 0.2).",
+                                   rich_help_panel="NIR graph input")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="NIR graph: input seed.", rich_help_panel="NIR graph input")] = 0,
+    dt: Annotated[
+        float | None, typer.Option("--dt", help="NIR graph: time step in the graph's time unit (default: its "
+                                   "metadata dt, else 1; snnTorch exports 1e-4, Norse 1e-3).",
+                                   rich_help_panel="NIR graph input")] = None,
 ) -> None:
-    """Count operations, spikes and energy of a zoo model described by a config.
+    """Count operations, spikes and energy of a model described by a config, or of a NIR graph.
 
     Example: [bold]snnprof count configs/ottt_vgg11_ws.toml -p loihi --json out.json --csv out.csv[/bold]
+
+    A NIR graph, fed T = 8 steps of random spikes of its input shape:
+    [bold]snnprof count graph.nir --time-steps 8 --batch-size 4 --rate 0.2 --dt 1e-4[/bold]
 
     A whole data set, with mean and spread across samples (the config has source = "dataset"):
     [bold]snnprof count CONFIG --dataset --json out.json --checkpoint-every 50[/bold]; on N processes:
     [bold]torchrun --nproc_per_node=N -m snnprof count CONFIG --dataset --json out.json[/bold]
     """
     options = {"--max-batches": max_batches, "--resume": resume, "--checkpoint-every": checkpoint_every}
+    graph_input = {"shape": shape, "time_steps": time_steps, "batch_size": batch_size, "kind": kind, "rate": rate,
+                   "seed": seed, "dt": dt}
+    if config.suffix.lower() == ".nir":
+        _count_nir(config, graph_input, profile, json_out, csv_out, per_sample=per_sample, quiet=quiet,
+                   host_profile=host_profile, dataset=dataset)
+        return
+    _no_graph_options(config, graph_input)
     if dataset:
         _count_dataset(config, profile, json_out, csv_out, per_sample=per_sample, quiet=quiet, options=options,
                        device=device, host_profile=host_profile)
@@ -123,6 +154,62 @@ def count(
         cfg = load_config(config)
         with _err.status(f"profiling {cfg.model.name} ...") if not quiet else nullcontext():
             result = run_config(cfg, profile, host_profile=host_profile)
+        outputs = _rendered_outputs(result, json_out, csv_out, layers_csv)
+        write_outputs(outputs)
+    if not quiet:
+        _out.print(render_result(result, per_sample=per_sample))
+        for path in outputs:
+            _out.print(f"wrote {path}", highlight=False)
+
+
+_GRAPH_DEFAULTS = {"shape": None, "time_steps": 8, "batch_size": 1, "kind": None, "rate": None, "seed": 0, "dt": None}
+
+
+def _no_graph_options(config: Path, given: dict[str, Any]) -> None:
+    """The NIR input options apply to ``.nir`` arguments only (a config has its ``[input]``)."""
+    extra = [f"--{k.replace('_', '-')}" for k, v in given.items() if v != _GRAPH_DEFAULTS[k]]
+    if extra:
+        with errors():
+            from snnprof.errors import ConfigError
+
+            raise ConfigError(config, "", f"{', '.join(extra)}: expected only with a NIR graph (.nir); a config "
+                                          "sets its inputs in [input]")
+
+
+def _graph_options(given: dict[str, Any], config: Path) -> dict[str, Any]:
+    """The NIR options as config values (``--shape 2,32,32`` -> ``[2, 32, 32]``)."""
+    from snnprof.errors import ConfigError
+
+    out = dict(given)
+    if given["shape"] is not None:
+        try:
+            out["shape"] = [int(part) for part in given["shape"].replace("x", ",").split(",") if part.strip()]
+        except ValueError:
+            raise ConfigError(config, "--shape", f"expected sizes separated by commas (e.g. 2,32,32), got "
+                                                 f"{given['shape']!r}") from None
+    return out
+
+
+def _count_nir(graph: Path, given: dict[str, Any], profile: list[str] | None, json_out: Path | None,
+               csv_out: Path | None, *, per_sample: bool, quiet: bool, host_profile: str | None,
+               dataset: bool) -> None:
+    """``snnprof count GRAPH.nir``: the implicit config of the graph and the input options, counted once."""
+    from snnprof.config import NIR_OPTION_KEYS, nir_config
+    from snnprof.errors import ConfigError
+    from snnprof.pipeline import run_config
+    from snnprof.render import layers_csv, render_result
+
+    check_outputs(json_out, csv_out)
+    with errors():
+        if dataset:
+            raise ConfigError(graph, "--dataset", "a NIR graph has no data set: write a config with [model] nir "
+                                                  "and source = 'dataset'")
+        cfg = nir_config(graph, _graph_options(given, graph))
+        try:
+            with _err.status(f"profiling {cfg.model.name} ...") if not quiet else nullcontext():
+                result = run_config(cfg, profile, host_profile=host_profile)
+        except ConfigError as err:
+            raise ConfigError(err.path, NIR_OPTION_KEYS.get(err.key, err.key), err.expected) from None
         outputs = _rendered_outputs(result, json_out, csv_out, layers_csv)
         write_outputs(outputs)
     if not quiet:

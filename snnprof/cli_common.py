@@ -40,8 +40,8 @@ __all__ = [
 
 #: Consoles never interpret Rich markup: names from user files and models are printed as written
 #: (renderers also show their control characters escaped, :func:`snnprof.units.printable`).
-out_console = Console(markup=False)
-err_console = Console(stderr=True, markup=False)
+out_console = Console(markup=False, emoji=False)
+err_console = Console(stderr=True, markup=False, emoji=False)
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_HARDWARE = 3

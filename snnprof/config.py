@@ -31,6 +31,7 @@ from the config's folder.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import tomllib
@@ -40,27 +41,33 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from snnprof.data.synthetic_tensors import TensorSpec
 from snnprof.energy.profiles import DEFAULT_PROFILES
 from snnprof.errors import ConfigError
-from snnprof.validation import KeyProblem, PositiveInt, StrictModel, validate
+from snnprof.validation import KeyProblem, NonNegativeFloat, PositiveInt, StrictModel, validate
 
 __all__ = [
     "DEFAULT_PROFILES",
     "INPUT_KINDS",
+    "NIR_OPTION_KEYS",
     "CountConfig",
     "EnergyConfig",
     "InputConfig",
     "ModelConfig",
     "RunConfig",
+    "TensorConfig",
     "check_host_profile",
     "check_profiles",
     "load_config",
+    "nir_config",
+    "nir_config_text",
     "parse_config",
 ]
 
 logger = logging.getLogger(__name__)
 
 InputKind = Literal["spike", "count", "ternary", "dense"]
+SyntheticKind = Literal["spike", "count", "dense"]
 #: Input kinds a layer override can force.
 INPUT_KINDS: tuple[str, ...] = ("spike", "count", "ternary", "dense")
 _SECTIONS: tuple[str, ...] = ("model", "input", "count", "energy", "train")
@@ -129,16 +136,21 @@ def resolve_file(value: str, folder: Path | None, what: str) -> Path:
 
 
 class ModelConfig(StrictModel):
-    """The ``[model]`` section.
+    """The ``[model]`` section: a zoo model, a model of your own, or a NIR graph.
 
     Attributes:
-        name: registered zoo name.
-        kwargs: constructor keyword arguments.
+        nir: resolved path of a NIR graph (``.nir``) to profile instead of a named model, or ``None``.
+        name: a registered zoo name, ``"package.module:callable"`` or ``"path/to/file.py:callable"``
+            (relative to the config's folder, then the working directory); for a NIR graph, the
+            graph file's name as written (what results call the model).
+        kwargs: constructor keyword arguments (NIR graphs: ``dt``, the time step in the graph's
+            time unit).
         checkpoint: resolved path of a ``state_dict`` file, or ``None``.
         checkpoint_format: ``snnprof`` (a state dict of this model) or ``upstream`` (the seed
             repository's own checkpoint, converted on load; see ``snnprof convert``).
     """
 
+    nir: Path | None = None
     name: str
     kwargs: dict[str, Any] = Field(default_factory=dict)
     checkpoint: Path | None = None
@@ -146,14 +158,44 @@ class ModelConfig(StrictModel):
 
     _kwargs = field_validator("kwargs")(classmethod(lambda cls, v: check_free_form(v)))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _name_or_nir(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "nir" not in data:
+            return data
+        if "name" in data:
+            raise KeyProblem("model.nir", "expected either `name` or `nir`, not both")
+        if "checkpoint" in data:
+            raise KeyProblem("model.checkpoint", "expected no checkpoint: a NIR graph carries its own weights")
+        nir = data["nir"]
+        return {**data, "name": nir if isinstance(nir, str) else ""}
+
+    @field_validator("nir", mode="before")
+    @classmethod
+    def _nir_file(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            return resolve_file(value, _folder(info), "NIR graph file")
+        return value
+
     @field_validator("name")
     @classmethod
-    def _registered(cls, name: str) -> str:
+    def _registered(cls, name: str, info: ValidationInfo) -> str:
+        if info.data.get("nir") is not None:
+            return name
         from snnprof.models import list_models
+        from snnprof.models.external import ModelReferenceError, is_reference, reference_file, split_reference
 
+        if is_reference(name):
+            try:
+                source, _ = split_reference(name)
+                reference_file(source, _folder(info))
+            except ModelReferenceError as err:
+                raise ValueError(f"{err} (reference {name!r})" if name not in str(err) else str(err)) from None
+            return name
         known = list_models()
         if name not in known:
-            raise ValueError(f"expected a registered zoo model; unknown model {name!r}; registered models: "
+            raise ValueError(f"expected a registered zoo model, 'package.module:callable' or "
+                             f"'path/file.py:callable'; unknown model {name!r}; registered models: "
                              + ", ".join(known))
         return name
 
@@ -176,6 +218,31 @@ class ModelConfig(StrictModel):
             return resolve_file(value, _folder(info), "checkpoint file")
         return value
 
+    @property
+    def in_zoo(self) -> bool:
+        """Whether the model is a registered zoo model (not a reference, not a NIR graph)."""
+        from snnprof.models.external import is_reference
+
+        return self.nir is None and not is_reference(self.name)
+
+
+class TensorConfig(StrictModel):
+    """One synthetic positional input of a model outside the zoo (an item of ``[[input.tensors]]``).
+
+    Attributes:
+        shape: shape of one sample at one time step (no batch or time axis).
+        kind: ``spike`` (0/1), ``count`` (Poisson counts) or ``dense`` (standard normal); default
+            ``[input] kind``, else ``spike``.
+        rate: spike probability (``spike``, in [0, 1]) or mean count (``count``); default
+            ``[input] rate``, else 0.2.
+        seed: seed of this tensor's draw; default ``[input] seed`` plus the tensor's position.
+    """
+
+    shape: list[PositiveInt]
+    kind: SyntheticKind | None = None
+    rate: NonNegativeFloat | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
+
 
 class InputConfig(StrictModel):
     """The ``[input]`` section.
@@ -189,6 +256,13 @@ class InputConfig(StrictModel):
             dataset reader (dataset).
         reader: registered dataset reader name (``source = "dataset"``).
         path: dataset file or folder (``source = "dataset"``), resolved; must exist.
+        shape: synthetic input of a model outside the zoo: shape of one sample at one time step.
+        kind: its kind: ``spike``, ``count`` or ``dense`` (default ``spike``).
+        rate: spike probability or mean count per element (default 0.2).
+        step_mode: how a model outside the zoo takes time: ``multi`` (``[T, B, *shape]`` in one
+            call), ``single`` (one ``[B, *shape]`` call per step) or ``ann`` (``[B, *shape]``);
+            default ``multi`` when ``time_steps > 1``, else ``ann`` (NIR graphs: always ``multi``).
+        tensors: several positional inputs, one table each (``shape``, ``kind``, ``rate``, ``seed``).
     """
 
     source: Literal["synthetic", "dataset"] = "synthetic"
@@ -198,6 +272,11 @@ class InputConfig(StrictModel):
     kwargs: dict[str, Any] = Field(default_factory=dict)
     reader: str | None = None
     path: Path | None = None
+    shape: list[PositiveInt] | None = None
+    kind: SyntheticKind | None = None
+    rate: NonNegativeFloat | None = None
+    step_mode: Literal["multi", "single", "ann"] | None = None
+    tensors: list[TensorConfig] | None = None
 
     _kwargs = field_validator("kwargs")(classmethod(lambda cls, v: check_free_form(v)))
 
@@ -221,6 +300,52 @@ class InputConfig(StrictModel):
             if candidate.exists():
                 return candidate
         raise ValueError(f"expected an existing dataset file or folder; dataset path not found: {value}")
+
+    @model_validator(mode="after")
+    def _synthetic_keys(self) -> InputConfig:
+        if self.shape is not None and self.tensors is not None:
+            raise KeyProblem("input.tensors", "expected either `shape` or `[[input.tensors]]`, not both")
+        if not self.tensors and self.tensors is not None:
+            raise KeyProblem("input.tensors", "expected at least one [[input.tensors]] table")
+        if self.step_mode == "ann" and self.time_steps != 1:
+            raise KeyProblem("input.step_mode", f"expected time_steps = 1 with step_mode 'ann' (no time axis), "
+                                                f"got time_steps = {self.time_steps}")
+        for where, spec in self._spec_tables():
+            kind, rate = spec.get("kind") or "spike", spec.get("rate")
+            if kind == "spike" and rate is not None and rate > 1:
+                raise KeyProblem(f"{where}rate", f"expected a spike probability in [0, 1], got {rate:g}")
+        return self
+
+    def _spec_tables(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(key prefix, {kind, rate})`` of every synthetic tensor, defaults filled from ``[input]``."""
+        if self.tensors is None:
+            return [("input.", {"kind": self.kind, "rate": self.rate})]
+        return [(f"input.tensors[{i}].", {"kind": t.kind or self.kind, "rate": t.rate if t.rate is not None
+                                          else self.rate}) for i, t in enumerate(self.tensors)]
+
+    @property
+    def synthetic_keys(self) -> list[str]:
+        """The synthetic-input keys given (those only a model outside the zoo takes)."""
+        return [k for k in ("shape", "kind", "rate", "step_mode", "tensors") if getattr(self, k) is not None]
+
+    def tensor_specs(self, default_shape: tuple[int, ...] | None = None) -> list[TensorSpec]:
+        """The synthetic inputs as :class:`~snnprof.data.synthetic_tensors.TensorSpec` (empty without a shape).
+
+        Args:
+            default_shape: used when neither ``shape`` nor ``tensors`` is given (a NIR graph's input type).
+        """
+        kind, rate = self.kind or "spike", 0.2 if self.rate is None else self.rate
+        if self.tensors is not None:
+            return [TensorSpec(tuple(t.shape), t.kind or kind, rate if t.rate is None else t.rate,
+                               self.seed + i if t.seed is None else t.seed) for i, t in enumerate(self.tensors)]
+        shape = self.shape if self.shape is not None else default_shape
+        return [] if shape is None else [TensorSpec(tuple(shape), kind, rate, self.seed)]
+
+    def effective_step_mode(self) -> str:
+        """The step mode of a model outside the zoo (``step_mode``, else by ``time_steps``)."""
+        if self.step_mode is not None:
+            return self.step_mode
+        return "multi" if self.time_steps > 1 else "ann"
 
     @model_validator(mode="after")
     def _dataset_keys(self) -> InputConfig:
@@ -304,6 +429,22 @@ class RunConfig(StrictModel):
 
     _train = field_validator("train")(classmethod(lambda cls, v: check_free_form(v)))
 
+    @model_validator(mode="after")
+    def _inputs_fit_the_model(self) -> RunConfig:
+        given = self.input.synthetic_keys
+        if self.model.in_zoo and given:
+            raise KeyProblem(f"input.{given[0]}", f"expected no {given[0]}: zoo model {self.model.name!r} makes its "
+                                                  "own inputs (set input.kwargs, or name a model of your own)")
+        if self.model.nir is not None and self.input.step_mode not in (None, "multi"):
+            raise KeyProblem("input.step_mode", "expected 'multi' or nothing: a NIR graph takes [T, B, ...] "
+                                                "inputs and steps through time itself")
+        needs_shape = not self.model.in_zoo and self.model.nir is None and self.input.source == "synthetic"
+        if needs_shape and self.input.shape is None and self.input.tensors is None:
+            raise KeyProblem("input.shape", f"expected the shape of one input sample (e.g. shape = [2, 32, 32]) "
+                                            f"or [[input.tensors]]: synthetic inputs of {self.model.name!r} "
+                                            "need one")
+        return self
+
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with some fields replaced (no re-validation; callers pass validated values)."""
         return self.model_copy(update=changes)
@@ -314,13 +455,16 @@ class RunConfig(StrictModel):
         if self.model.checkpoint is not None:
             model["checkpoint"] = str(self.model.checkpoint)
             model["checkpoint_format"] = self.model.checkpoint_format
+        if self.model.nir is not None:
+            model["nir"] = str(self.model.nir)
         inp = self.input
         dataset = {"path": str(inp.path), "reader": inp.reader} if inp.path is not None else {}
+        synthetic = inp.model_dump(include=set(inp.synthetic_keys), exclude_none=True)
         return {
             "path": str(self.path),
             "model": model,
             "input": {"source": inp.source, "batch_size": inp.batch_size, "time_steps": inp.time_steps,
-                      "seed": inp.seed, "kwargs": dict(inp.kwargs), **dataset},
+                      "seed": inp.seed, "kwargs": dict(inp.kwargs), **dataset, **synthetic},
             "count": self.count.model_dump(),
             "energy": {"profiles": list(self.energy.profiles),
                        **({"host_profile": self.energy.host_profile} if self.energy.host_profile else {})},
@@ -469,7 +613,7 @@ def parse_config(text: str, path: str | Path = "<string>") -> RunConfig:
         if key not in _SECTIONS:
             raise ConfigError(path, key, f"unknown section; allowed: {', '.join(_SECTIONS)}")
     if "model" not in data:
-        raise ConfigError(path, "model", "required section missing: expected a [model] table with `name`")
+        raise ConfigError(path, "model", "required section missing: expected a [model] table with `name` or `nir`")
     document = {**_with_zoo_defaults(data), "path": path, "text": text}
     return validate(RunConfig, document, path=path, context={"folder": path.parent})
 
@@ -496,3 +640,55 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError(path, "", f"expected a UTF-8 text file: {err.reason} at byte {err.start}") from None
     logger.debug("loaded config %s", path)
     return parse_config(text, path)
+
+
+#: ``snnprof count GRAPH.nir`` options -> the config keys they set (messages name the option).
+NIR_OPTION_KEYS: dict[str, str] = {
+    "input.shape": "--shape", "input.kind": "--kind", "input.rate": "--rate", "input.seed": "--seed",
+    "input.time_steps": "--time-steps", "input.batch_size": "--batch-size", "model.kwargs": "--dt",
+    "model.kwargs.dt": "--dt", "model.nir": "GRAPH", "input": "--shape",
+}
+
+
+def _toml_value(value: Any) -> str:
+    """A scalar or a list of scalars as TOML (strings JSON-quoted, which TOML basic strings accept)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def nir_config_text(graph: Path, options: Mapping[str, Any]) -> str:
+    """The TOML of the config ``snnprof count GRAPH.nir`` runs (what reports and JSON record).
+
+    Args:
+        graph: the ``.nir`` file.
+        options: ``shape``, ``kind``, ``rate``, ``seed``, ``time_steps``, ``batch_size``, ``dt``,
+            ``profiles`` (``None`` values are left out: the defaults or the graph's input type apply).
+    """
+    lines = ["# implicit config of `snnprof count` on a NIR graph", "[model]", f"nir = {_toml_value(str(graph))}"]
+    if options.get("dt") is not None:
+        lines.append(f"kwargs = {{ dt = {_toml_value(options['dt'])} }}")
+    lines.append("[input]")
+    for key in ("batch_size", "time_steps", "seed", "shape", "kind", "rate"):
+        if options.get(key) is not None:
+            lines.append(f"{key} = {_toml_value(options[key])}")
+    if options.get("profiles"):
+        lines += ["[energy]", f"profiles = {_toml_value(list(options['profiles']))}"]
+    return "\n".join(lines) + "\n"
+
+
+def nir_config(graph: str | Path, options: Mapping[str, Any]) -> RunConfig:
+    """The validated implicit config of ``snnprof count GRAPH.nir`` (see :func:`nir_config_text`).
+
+    Raises:
+        ConfigError: naming the graph file and the command-line option at fault.
+    """
+    path = Path(graph)
+    try:
+        return parse_config(nir_config_text(path.resolve() if path.exists() else path, options), path)
+    except ConfigError as err:
+        raise ConfigError(path, NIR_OPTION_KEYS.get(err.key, err.key), err.expected) from None

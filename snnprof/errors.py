@@ -8,6 +8,7 @@ __all__ = [
     "ProfileFileError",
     "SnnprofError",
     "UncountedOpsError",
+    "UncountedOpsWarning",
 ]
 
 
@@ -60,3 +61,26 @@ class ProfileFileError(SnnprofError):
 
 class HardwareMissingError(SnnprofError):
     """Needed hardware (an NVIDIA GPU, NVML) is not available."""
+
+
+class UncountedOpsWarning(UserWarning):
+    """Some modules/ops ran without a counting rule, or modules with weights never ran (``strict=False``).
+
+    Emitted once per profiling run (Python ``warnings``); the same names are in
+    ``result.unsupported`` and ``result.uncalled``. ``strict=True`` raises
+    :class:`UncountedOpsError` instead; ``Profiler(..., warn=False)`` stays silent.
+
+    Attributes:
+        unsupported: ``"name (Type)"`` strings of modules/ops without a rule.
+        uncalled: names of modules with parameters that never ran.
+    """
+
+    def __init__(self, unsupported: list[str], uncalled: list[str]) -> None:
+        self.unsupported = list(unsupported)
+        self.uncalled = list(uncalled)
+        parts = []
+        if unsupported:
+            parts.append("not counted (no rule): " + ", ".join(unsupported))
+        if uncalled:
+            parts.append("modules with parameters never ran: " + ", ".join(uncalled))
+        super().__init__("; ".join(parts))

@@ -9,6 +9,7 @@ Failures of the model's own code (constructor, input generator, forward) are tur
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +23,9 @@ from snnprof.counting import Profiler
 from snnprof.dataset.loop import first_batch, to_device
 from snnprof.errors import ConfigError, SnnprofError
 from snnprof.guard import Estimate, Limits, check_fits, limits_from_env
+from snnprof.interop import NIRImportError, graph_input_shape, load_nir, read_graph
 from snnprof.models import ModelEntry, get_entry
+from snnprof.models.external import ModelReferenceError, external_entry, load_reference
 from snnprof.quiet import quiet_libraries
 
 __all__ = [
@@ -66,8 +69,47 @@ def described(err: BaseException) -> str:
 
 
 def entry_of(cfg: RunConfig) -> ModelEntry:
-    """The zoo entry the config names."""
-    return get_entry(cfg.model.name)
+    """The entry of the config's model: the zoo's, or one built for a model of your own or a NIR graph.
+
+    Raises:
+        ConfigError: a reference that cannot be imported or resolved (``model.name``), or a NIR
+            graph that cannot be read (``model.nir``).
+    """
+    if cfg.model.in_zoo:
+        return get_entry(cfg.model.name)
+    if cfg.model.nir is not None:
+        return _nir_entry(cfg)
+    try:
+        factory = load_reference(cfg.model.name, cfg.path.parent)
+    except ModelReferenceError as err:
+        raise ConfigError(cfg.path, "model.name", str(err)) from None
+    return external_entry(cfg.model.name, factory, cfg.input.tensor_specs(), cfg.input.effective_step_mode())
+
+
+@functools.lru_cache(maxsize=8)
+def _nir_input_shape(path: Path, stamp: int) -> tuple[int, ...] | None:
+    """The input shape a NIR file declares (cached per file version)."""
+    del stamp
+    return graph_input_shape(read_graph(path))
+
+
+def _nir_entry(cfg: RunConfig) -> ModelEntry:
+    """The entry of a ``[model] nir`` config: the graph as a :class:`~snnprof.interop.NIRNetwork`."""
+    path = cfg.model.nir
+    assert path is not None
+    try:
+        shape = _nir_input_shape(path, path.stat().st_mtime_ns)
+    except (NIRImportError, OSError) as err:
+        raise ConfigError(cfg.path, "model.nir", str(err)) from None
+    specs = cfg.input.tensor_specs(default_shape=shape)
+    if not specs and cfg.input.source == "synthetic":
+        raise ConfigError(cfg.path, "input.shape", f"expected the shape of one input sample: {path.name} declares "
+                                                   "no input type (e.g. shape = [2, 32, 32])")
+
+    def factory(**kwargs: Any) -> nn.Module:
+        return load_nir(path, **kwargs)
+
+    return external_entry(cfg.model.name, factory, specs, "multi")
 
 
 def build_model(cfg: RunConfig) -> nn.Module:
@@ -75,14 +117,18 @@ def build_model(cfg: RunConfig) -> nn.Module:
 
     Raises:
         ConfigError: whatever the constructor raises (bad kwargs, an assertion of the model's own,
-            running out of memory), as one line naming ``model.kwargs`` and the model's message.
+            running out of memory), as one line naming ``model.kwargs`` and the model's message; a
+            NIR graph that cannot be mapped names ``model.nir``.
     """
     key = "model.kwargs" if cfg.model.kwargs else "model.name"
+    factory = entry_of(cfg).factory
     try:
         with quiet_libraries():
-            model = entry_of(cfg).factory(**cfg.model.kwargs)
+            model = factory(**cfg.model.kwargs)
     except SnnprofError:
         raise
+    except NIRImportError as err:
+        raise ConfigError(cfg.path, "model.kwargs.dt" if err.about_dt else "model.nir", str(err)) from None
     except Exception as err:  # noqa: BLE001  (model code raises anything; reported, never a traceback)
         raise ConfigError(cfg.path, key, f"rejected by {cfg.model.name}: {described(err)}") from None
     if not isinstance(model, nn.Module):
@@ -229,6 +275,7 @@ def prepare_model(cfg: RunConfig, device: torch.device | str = "cpu", *, train: 
     Raises:
         ConfigError: bad kwargs, checkpoint or overrides.
     """
+    entry_of(cfg)  # a reference or graph that cannot be resolved is reported before anything runs
     params = _meta_params_bytes(cfg)
     if params is not None:
         check_fits(Estimate(params_bytes=params), limits_from_env(), cfg.path, "model.kwargs")
@@ -333,6 +380,7 @@ def make_profiler(cfg: RunConfig, model: nn.Module, **extra: Any) -> Profiler:
         "sop_convention": count.sop_convention, "strict": count.strict, "time_steps": cfg.input.time_steps,
         "batch_size": cfg.input.batch_size, "overrides": dict(count.overrides),
         "count_weighting": count.count_weighting, "fold_pooling": count.fold_pooling, "model_name": cfg.model.name,
+        "warn": False,  # commands print what was not counted in their notes
     }
     options.update(extra)
     return Profiler(model, **options)

@@ -22,7 +22,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
     {"version", "errors", "io", "units", "quiet", "native_build", "hardware_profiles"},
     {"validation", "guard"},
     {"kernels", "counting", "data"},
-    {"energy", "models"},
+    {"energy", "models", "interop"},
     {"views", "export", "convert"},
     {"config"},
     {"dataset"},

@@ -19,8 +19,9 @@ counted under ``"<module>/<op>"``. Nothing is written to the model: hooks are re
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import warnings as pywarnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,21 +36,15 @@ from snnprof.counting.accumulate import LayerAccumulator, Views, finalize
 from snnprof.counting.costs import Cost
 from snnprof.counting.folding import PoolMap
 from snnprof.counting.kinds import KIND_CODES
-from snnprof.counting.registry import (
-    ModuleRule,
-    OpRule,
-    find_module_rule,
-    find_name_rule,
-    find_op_rule,
-    is_transparent,
-)
+from snnprof.counting.registry import ModuleRule, OpRule, RunRules, is_transparent
 from snnprof.counting.results import ProfileResult, Totals, derived_warnings
 from snnprof.counting.rules._util import first_tensor
 from snnprof.counting.rules.elementwise import op_name
 from snnprof.counting.samples import SampleCollector
 from snnprof.counting.state import RunState
 from snnprof.counting.vmap import is_batched, physical
-from snnprof.errors import UncountedOpsError
+from snnprof.errors import UncountedOpsError, UncountedOpsWarning
+from snnprof.quiet import quiet_libraries
 
 __all__ = ["Profiler", "profile"]
 
@@ -135,6 +130,18 @@ class Profiler:
             :mod:`snnprof.counting.samples`. Off by default (no per-sample work).
         sample_projections: ``{name: (w_macs, w_sops, w_spikes)}`` linear functionals of the
             per-sample counts whose min/max are tracked too (needs ``sample_stats``).
+        rules: per-run rule overrides ``{nn.Module subclass | callable | op name: rule or None}``
+            on top of the global registry, for this profiler only (see
+            :class:`~snnprof.counting.registry.RunRules`); ``None`` counts the target as zero.
+        warn: emit one :class:`~snnprof.errors.UncountedOpsWarning` per run from :meth:`result`
+            when something ran without a rule or a module with parameters never ran.
+
+    Library log noise (e.g. PyTorch's "Triton not available") is silenced while the profiler is
+    entered (:func:`snnprof.quiet.quiet_libraries`).
+
+    Example (BatchNorm folded into the preceding conv for this run only)::
+
+        result = snnprof.profile(net, x, rules={nn.BatchNorm2d: None})
 
     Example (a data set, with the spread across samples)::
 
@@ -160,6 +167,8 @@ class Profiler:
         model_name: str | None = None,
         sample_stats: bool = False,
         sample_projections: Mapping[str, Any] | None = None,
+        rules: Mapping[Any, Callable[..., Cost] | None] | None = None,
+        warn: bool = True,
     ) -> None:
         if sop_convention != "exact":
             raise ValueError(f"sop_convention must be 'exact' (got {sop_convention!r}); sops_rate is always reported")
@@ -181,6 +190,9 @@ class Profiler:
             raise ValueError("sample_projections needs sample_stats=True")
         self.sample_stats = sample_stats
         self.sample_projections = dict(sample_projections or {})
+        self.rules = RunRules(rules)
+        self.warn = warn
+        self._quiet: AbstractContextManager[None] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -195,6 +207,7 @@ class Profiler:
         self._pops = 0
         self._pools = PoolMap()
         self._entered = False
+        self._warned = False
 
     # ----------------------------------------------------------------- context management
     def __enter__(self) -> Profiler:
@@ -215,6 +228,8 @@ class Profiler:
         self._detach()
 
     def _attach(self) -> None:
+        self._quiet = quiet_libraries()
+        self._quiet.__enter__()
         self._names = {}
         for name, module in self.model.named_modules(remove_duplicate=True):
             self._names[id(module)] = name
@@ -242,6 +257,9 @@ class Profiler:
                 self._fastpath = None
             self._stack = []
             self._pools.clear()
+            if self._quiet is not None:
+                self._quiet.__exit__(None, None, None)
+                self._quiet = None
 
     def _suspend(self) -> bool:
         """Take the op interceptor off the torch-function stack if it is on top (ops then skip Python dispatch).
@@ -269,7 +287,7 @@ class Profiler:
         parent = self._stack[-1] if self._stack else None
         suppressed = parent is not None and (parent.suppressed or parent.opaque)
         name = self._names.get(id(module), type(module).__name__)
-        rule = None if suppressed else find_module_rule(type(module))
+        rule = None if suppressed else self.rules.module(type(module))
         if module is self.model:  # before the push: its tensor queries must not count as ops of the root
             self._on_root(args, kwargs)
         self._run.called.add(id(module))
@@ -390,7 +408,7 @@ class Profiler:
         frame.ops_seen += 1
         if is_batched(first_tensor(out)):  # inside torch.vmap: count the physical tensors
             args, kwargs, out = physical(args), physical(kwargs), physical(out)
-        found = find_op_rule(func)
+        found = self.rules.op(func)
         if found is not None:
             rule, short = found
             key = frame.next_key(short)
@@ -398,7 +416,7 @@ class Profiler:
                 self._op_traffic(key, args, kwargs, out)
             return
         name = op_name(func)
-        named = find_name_rule(name)
+        named = self.rules.name(name)
         if named is None:
             if isinstance(out, torch.Tensor):
                 self._run.unsupported[f"{frame.name or '(root)'}/{name} (op)"] = None
@@ -535,6 +553,9 @@ class Profiler:
         unsupported = list(self._run.unsupported)
         if self.strict and (unsupported or uncalled):
             raise UncountedOpsError(unsupported, uncalled)
+        if self.warn and not self._warned and (unsupported or uncalled):
+            self._warned = True
+            pywarnings.warn(UncountedOpsWarning(unsupported, uncalled), stacklevel=2)
         stats = self._run.samples.result() if self._run.samples is not None else None
         warnings = list(self._run.warnings) + derived_warnings(unsupported, uncalled, stats.shared if stats else [])
         params = sum(p.numel() for p in self.model.parameters())
@@ -562,8 +583,14 @@ def profile(model: nn.Module, inputs: Inputs, **kwargs: Any) -> ProfileResult:
         model: the network.
         inputs: a tensor, a tuple of positional tensors, or a dict of keyword tensors.
         **kwargs: ``sop_convention``, ``strict``, ``time_steps``, ``batch_size``, ``overrides``,
-            ``count_weighting``, ``fold_pooling``, ``model_name``, ``sample_stats``, ``sample_projections``.
+            ``count_weighting``, ``fold_pooling``, ``model_name``, ``sample_stats``, ``sample_projections``,
+            ``rules``, ``warn``.
     """
     with Profiler(model, **kwargs) as prof:
         _call(model, inputs)
-    return prof.result()
+    with pywarnings.catch_warnings(record=True) as caught:
+        pywarnings.simplefilter("always", UncountedOpsWarning)
+        result = prof.result()
+    for item in caught:  # re-emitted so that the warning points at the caller of profile()
+        pywarnings.warn(item.message, stacklevel=2)
+    return result

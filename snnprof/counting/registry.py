@@ -19,7 +19,7 @@ the module are still counted one by one. Registering the same target twice raise
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "ModuleRule",
     "OpRule",
     "RuleInfo",
+    "RunRules",
     "find_module_rule",
     "find_name_rule",
     "find_op_rule",
@@ -226,3 +227,80 @@ def module_rule_types() -> list[type]:
 def name_rule_names() -> list[str]:
     """Op names that have a name rule (for tests that parametrize over the registry)."""
     return list(_NAME_RULES)
+
+
+def _zero_rule(*_call: Any) -> Cost:
+    """A rule that counts nothing (a per-run override given as ``None``)."""
+    return Cost()
+
+
+class RunRules:
+    """The registry as one profiler run sees it: the global rules with per-run overrides on top.
+
+    Like torch's ``FlopCounterMode(custom_mapping=...)``, the overrides apply to one run only and
+    leave the global registry untouched. Keys are ``nn.Module`` subclasses (module rules, looked up
+    along the class hierarchy: an override for ``nn.Conv2d`` also applies to SpikingJelly's
+    ``layer.Conv2d`` unless a subclass has a rule of its own), callables such as ``torch.matmul``
+    (op rules) or op names such as ``"add"`` (name rules). A value is a rule of the same signature
+    as a registered one, or ``None``: counted as zero (and nothing inside a module counted).
+
+    Args:
+        overrides: ``{target: rule or None}``.
+
+    Raises:
+        TypeError: a key that is not a module class, callable or string, or a value that is
+            neither callable nor ``None``.
+    """
+
+    def __init__(self, overrides: Mapping[Any, Callable[..., Cost] | None] | None = None) -> None:
+        self._modules: dict[type, ModuleRule] = {}
+        self._ops: dict[Any, OpRule] = {}
+        self._names: dict[str, OpRule] = {}
+        for target, rule in (overrides or {}).items():
+            if rule is not None and not callable(rule):
+                raise TypeError(f"rules[{_target_name(target)}]: expected a rule function or None, "
+                                f"got {type(rule).__name__}")
+            fn = rule if rule is not None else _zero_rule
+            if isinstance(target, str):
+                self._names[target] = fn
+            elif isinstance(target, type) and issubclass(target, nn.Module):
+                self._modules[target] = fn
+            elif callable(target):
+                self._ops[target] = fn
+            else:
+                raise TypeError(f"rules: expected nn.Module subclasses, callables or op names as keys, "
+                                f"got {target!r}")
+        self._resolved: dict[type, ModuleRule | None] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._modules or self._ops or self._names)
+
+    def module(self, module_type: type) -> ModuleRule | None:
+        """The rule of the nearest class in the MRO, overrides first at each class (memoised)."""
+        if not self._modules:
+            return find_module_rule(module_type)
+        try:
+            return self._resolved[module_type]
+        except KeyError:
+            pass
+        found = None
+        for klass in module_type.__mro__:
+            found = self._modules.get(klass) or _MODULE_RULES.get(klass)
+            if found is not None:
+                break
+        self._resolved[module_type] = found
+        return found
+
+    def op(self, func: Any) -> tuple[OpRule, str] | None:
+        """The op rule of ``func`` and its short name (an override first), or ``None``."""
+        try:
+            rule = self._ops.get(func)
+        except TypeError:  # unhashable callables
+            return None
+        if rule is None:
+            return find_op_rule(func)
+        return rule, _OP_NAMES.get(func) or getattr(func, "__name__", "op").strip("_")
+
+    def name(self, op_name: str) -> OpRule | None:
+        """The name rule of a normalised op name (an override first), or ``None``."""
+        return self._names.get(op_name) or find_name_rule(op_name)

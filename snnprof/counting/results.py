@@ -267,9 +267,12 @@ def derived_warnings(unsupported: list[str], uncalled: list[str], shared: list[s
     return out
 
 
-@dataclass
+@dataclass(repr=False)
 class ProfileResult:
     """The outcome of :func:`snnprof.profile` or :class:`snnprof.Profiler`.
+
+    ``print(result)`` shows the per-layer table of ``snnprof count`` (without energy), notebooks
+    show it as HTML; :meth:`by_module` and :meth:`table` give totals per module prefix.
 
     Attributes:
         model: model name (zoo name or class name).
@@ -331,6 +334,53 @@ class ProfileResult:
         layers = [_with_view(rec, fold_pooling) for rec in self.layers]
         return replace(self, layers=layers, totals=Totals.from_layers(layers, self.totals.params),
                        fold_pooling=fold_pooling)
+
+    def __str__(self) -> str:
+        """The compact per-layer table (what ``snnprof count`` prints, without energy)."""
+        return self.table()
+
+    def __repr__(self) -> str:
+        tot = self.totals
+        return (f"<ProfileResult {self.model}: {len(self.layers)} layers, batch {self.batch_size}, "
+                f"T {self.time_steps}, dense_macs={tot.dense_macs}, macs={tot.macs}, sops={tot.sops}, "
+                f"spikes={tot.spikes}>")
+
+    def _repr_html_(self) -> str:
+        """The per-layer table as HTML (Jupyter's rich display)."""
+        from snnprof.counting.table import result_html
+
+        return result_html(self)
+
+    def table(self, depth: int | None = None) -> str:
+        """The table as plain text: per layer, or per module prefix of ``depth`` components (``by_module``).
+
+        Example:
+            >>> print(result.table(depth=1))  # doctest: +SKIP  (one row per top-level block)
+        """
+        from snnprof.counting.table import result_text
+
+        return result_text(self, depth=depth)
+
+    def by_module(self, depth: int = 1) -> dict[str, Totals]:
+        """Totals per module prefix (per block or stage), like fvcore's ``by_module`` / torch's ``get_table(depth)``.
+
+        Layers are grouped by the first ``depth`` components of their module path (``"features.3"``
+        at depth 1 is ``"features"``; a functional op ``"features.3/add.0"`` belongs to its module).
+        Ops run by the root module itself group under ``""``. ``params`` sums the grouped layers'
+        parameters; every other field is summed as in :attr:`totals`, in first-call order.
+
+        Args:
+            depth: how many module-path components to keep (0: everything under ``""``).
+
+        Raises:
+            ValueError: a negative ``depth``.
+        """
+        if depth < 0:
+            raise ValueError(f"depth must be >= 0, got {depth}")
+        from snnprof.counting.table import group_layers
+
+        return {name: Totals.from_layers(layers, sum(rec.params for rec in layers))
+                for name, layers in group_layers(self.layers, depth).items()}
 
     def layer(self, name: str) -> LayerRecord:
         """Return the record called ``name`` (KeyError if absent)."""

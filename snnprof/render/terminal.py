@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from snnprof.counting.results import LayerRecord, ProfileResult
+from snnprof.counting.results import ProfileResult
+from snnprof.counting.table import layer_table as result_table
+from snnprof.counting.table import per_sample_line, title_line
 from snnprof.energy.estimate import EnergyResult
 from snnprof.run import Run
 from snnprof.units import format_count, format_energy_pj, format_rate, printable
@@ -26,25 +27,11 @@ __all__ = [
     "valid_slots_line",
 ]
 
-_COUNT_COLUMNS: tuple[tuple[str, str], ...] = (("MACs", "macs"), ("SOPs", "sops"))
-_NAME_MIN_WIDTH = 10
-_TYPE_MAX_WIDTH = 12
-_KIND_MAX_WIDTH = 9
-_FOLDED_KIND_WIDTH = 14  # "spike (folded)"
 
 
 def _scale(result: ProfileResult, per_sample: bool) -> int:
     """Divisor applied to totals: the batch size in per-sample mode, else 1."""
     return max(result.batch_size, 1) if per_sample else 1
-
-
-def _count(value: float, divisor: int) -> str:
-    """Format a count, divided by ``divisor`` (exact ints stay ints)."""
-    if divisor == 1:
-        return format_count(value)
-    if isinstance(value, int) and value % divisor == 0:
-        return format_count(value // divisor)
-    return format_count(value / divisor)
 
 
 def _split(shown: Shown) -> tuple[ProfileResult, Mapping[str, EnergyResult]]:
@@ -69,20 +56,11 @@ def _layer_energy(energy: EnergyResult | None, name: str, divisor: int) -> str:
     return "—" if value is None else format_energy_pj(value / divisor)
 
 
-def _layer_row(rec: LayerRecord, energy: EnergyResult | None, divisor: int, valid: bool = False) -> list[str]:
-    """One table row for a layer (``valid``: with the valid-slot firing rate column)."""
-    row = [printable(rec.name), printable(rec.type), printable(rec.input_kind)]
-    row += [_count(getattr(rec, attr), divisor) for _, attr in _COUNT_COLUMNS]
-    row.append(format_rate(rec.firing_rate))
-    if valid:
-        row.append(format_rate(rec.firing_rate_valid if rec.valid_updates is not None else rec.firing_rate))
-    if energy is not None:
-        row.append(_layer_energy(energy, rec.name, divisor))
-    return row
-
-
 def layer_table(shown: Shown, per_sample: bool = False) -> Table:
     """Per-layer table: name, type, input kind, MACs, SOPs, firing rate, energy (first profile).
+
+    The table of a bare result is :func:`snnprof.counting.table.layer_table` (what ``print(result)``
+    shows); a run adds its first profile's energy column.
 
     Args:
         shown: a run (its first profile fills the energy column) or a bare profiling result.
@@ -93,48 +71,12 @@ def layer_table(shown: Shown, per_sample: bool = False) -> Table:
     """
     result, energies = _split(shown)
     first = _first_energy(energies)
-    energy = first[1] if first else None
+    if first is None:
+        return result_table(result, per_sample)
+    name, energy = first
     divisor = _scale(result, per_sample)
-    scope = "per sample" if per_sample else f"whole run, batch {result.batch_size}"
-    if first is not None:
-        scope += f"; energy on {first[0]}"
-    table = Table(title=f"Layers ({scope})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    longest = max((len(rec.name) for rec in result.layers), default=5)
-    table.add_column("layer", overflow="fold", min_width=min(longest, _NAME_MIN_WIDTH))
-    table.add_column("type", no_wrap=True, overflow="ellipsis", max_width=_TYPE_MAX_WIDTH)
-    kind_width = _FOLDED_KIND_WIDTH if result.fold_pooling and result.folds_pools else _KIND_MAX_WIDTH
-    table.add_column("input", no_wrap=True, overflow="ellipsis", max_width=kind_width)
-    for header, _ in _COUNT_COLUMNS:
-        table.add_column(header, justify="right", no_wrap=True)
-    table.add_column("fire rate", justify="right", no_wrap=True)
-    valid = result.totals.valid_updates is not None
-    if valid:
-        table.add_column("valid rate", justify="right", no_wrap=True)
-    if first is not None:
-        table.add_column("energy", justify="right", no_wrap=True)
-    for rec in result.layers:
-        table.add_row(*_layer_row(rec, energy, divisor, valid))
-    table.add_section()
-    totals = [_count(getattr(result.totals, attr), divisor) for _, attr in _COUNT_COLUMNS]
-    rate = format_rate(result.totals.firing_rate if result.totals.neuron_updates else None)
-    rates = [rate, format_rate(result.totals.firing_rate_valid)] if valid else [rate]
-    tail = [format_energy_pj(energy.total_pj / divisor)] if energy is not None else []
-    table.add_row("total", "", "", *totals, *rates, *tail, style="bold")
-    return table
-
-
-def title_line(result: ProfileResult) -> Text:
-    """One-line header: model, batch, time steps and the counting conventions.
-
-    The pool-folding convention is named when it is on or when it changes the counts.
-    """
-    folding = f" · pool folding {'on' if result.fold_pooling else 'off'}" if (
-        result.fold_pooling or result.folds_pools) else ""
-    return Text.assemble(
-        (printable(result.model), "bold"),
-        f"  batch {result.batch_size} · T {result.time_steps} · SOPs {result.sop_convention}"
-        f" · count weighting {result.count_weighting}{folding}",
-    )
+    cells = {rec.name: _layer_energy(energy, rec.name, divisor) for rec in result.layers}
+    return result_table(result, per_sample, energy=(name, cells, format_energy_pj(energy.total_pj / divisor)))
 
 
 def pool_folding_line(result: ProfileResult) -> Text | None:
@@ -162,19 +104,6 @@ def valid_slots_line(result: ProfileResult) -> Text | None:
     return Text(f"valid slots: padding {format_rate(padding)} of neuron updates · valid updates per sample "
                 f"{format_count(tot.valid_updates / max(result.batch_size, 1))} · firing rate (valid slots) "
                 f"{format_rate(tot.firing_rate_valid)} (all slots {format_rate(tot.firing_rate)})")
-
-
-def per_sample_line(result: ProfileResult) -> Text:
-    """Per-sample summary: MACs, dense MACs, SOPs, spikes and mean firing rate."""
-    per = result.per_sample
-    parts = [
-        f"MACs {format_count(per['macs'])}",
-        f"dense MACs {format_count(per['dense_macs'])}",
-        f"SOPs {format_count(per['sops'])}",
-        f"spikes {format_count(per['spikes'])}",
-        f"firing rate {format_rate(result.totals.firing_rate if result.totals.neuron_updates else None)}",
-    ]
-    return Text("per sample: " + " · ".join(parts))
 
 
 def _terms(by_term: Mapping[str, float], divisor: int) -> str:

@@ -230,6 +230,17 @@ def _firing_rate(run: Run) -> float | None:
     return totals.firing_rate if totals.neuron_updates else None
 
 
+def valid_updates(run: Run) -> float | None:
+    """Neuron updates in valid (not padded) slots per sample; ``None`` without a validity mask."""
+    value = run.result.totals.valid_updates
+    return None if value is None else value / max(run.result.batch_size, 1)
+
+
+def firing_rate_valid(run: Run) -> float | None:
+    """Spikes in valid slots / valid updates (``None`` without a validity mask)."""
+    return run.result.totals.firing_rate_valid
+
+
 def _optional_per_sample(key: str) -> Getter:
     def get(run: Run) -> float | None:
         value = run.result.per_sample.get(key)
@@ -241,9 +252,9 @@ def _optional_per_sample(key: str) -> Getter:
 #: Rows shown only when some run has them: valid slots (padded ``[T, B]`` layouts) and the
 #: pool-folding view opposite to each run's own.
 OPTIONAL_METRICS: tuple[tuple[str, str, str, Getter], ...] = (
-    ("valid_updates", "valid neuron updates", "count", _optional_per_sample("valid_updates")),
+    ("valid_updates", "valid neuron updates", "count", valid_updates),
     ("valid_padding", "padding (neuron updates)", "rate", lambda r: r.valid_padding()),
-    ("firing_rate_valid", "firing rate (valid slots)", "rate", lambda r: r.result.totals.firing_rate_valid),
+    ("firing_rate_valid", "firing rate (valid slots)", "rate", firing_rate_valid),
     ("macs_folded", "MACs (pools folded)", "count", _optional_per_sample("macs_folded")),
     ("sops_folded", "SOPs (pools folded)", "count", _optional_per_sample("sops_folded")),
     ("macs_unfolded", "MACs (pools not folded)", "count", _optional_per_sample("macs_unfolded")),
@@ -253,31 +264,6 @@ OPTIONAL_METRICS: tuple[tuple[str, str, str, Getter], ...] = (
 
 def _points(run: Run) -> float | None:
     return run.render.points / max(run.result.batch_size, 1) if run.render is not None else None
-
-
-def _valid_records(run: Run) -> list[Any]:
-    """Neuron layers that record their valid updates (layers of models that pad their ``[T, B]`` layout)."""
-    return [rec for rec in run.result.layers if getattr(rec, "valid_updates", None) is not None]
-
-
-def valid_updates(run: Run) -> float | None:
-    """Neuron updates in valid (not padded) slots per sample; ``None`` when no layer records them."""
-    records = _valid_records(run)
-    if not records:
-        return None
-    return sum(int(rec.valid_updates) for rec in records) / max(run.result.batch_size, 1)
-
-
-def firing_rate_valid(run: Run) -> float | None:
-    """Spikes in valid slots / valid updates over the layers that record both (``None`` otherwise).
-
-    Each layer's valid spikes are ``firing_rate_valid * valid_updates`` (its own definition).
-    """
-    records = [rec for rec in _valid_records(run) if getattr(rec, "firing_rate_valid", None) is not None]
-    updates = sum(int(rec.valid_updates) for rec in records)
-    if not updates:
-        return None
-    return sum(float(rec.firing_rate_valid) * int(rec.valid_updates) for rec in records) / updates
 
 
 def _metric_specs(runs: Sequence[Run], profiles: Sequence[str]) -> list[tuple[str, str, str, Getter]]:

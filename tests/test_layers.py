@@ -19,8 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "snnprof"
 #: The layers, bottom first. A room (a subpackage or a top-level module of ``snnprof``) may import
 #: rooms of lower layers only; rooms of one layer do not import each other.
 LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
-    {"version", "errors", "io", "units", "quiet", "native_build", "hardware_profiles"},
-    {"validation", "guard"},
+    {"version", "errors", "io", "units", "quiet", "hardware_profiles"},
+    {"validation", "guard", "native_build"},
     {"kernels", "counting", "data"},
     {"energy", "models", "interop"},
     {"views", "export", "convert"},

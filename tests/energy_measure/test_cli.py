@@ -108,7 +108,7 @@ def test_end_to_end_on_a_fake_gpu(tmp_path: Path, fake_gpu: FakeGpu, mode: str) 
     for trial in measured["trials"]:
         assert trial["iterations"] >= 2 and trial["wall_s"] >= 0.05
         # constant 60 W on the fake: energy = 60 W x window within the counter's 1 mJ resolution
-        assert trial["energy_j"] == pytest.approx(60.0 * trial["wall_s"], abs=2e-3)
+        assert trial["energy_j"] == pytest.approx(60.0 * trial["wall_s"], abs=3e-3)  # 1 mJ at each end + clock reads
     assert set(data["estimated"]) == {"cmos45nm_fp32", "loihi"}
     assert data["estimated"]["loihi"]["per_sample_j"] > 0
     assert set(data["comparison"]["loihi"]) == {"energy_per_sample_over_estimate", "dynamic_per_sample_over_estimate"}

@@ -66,7 +66,7 @@ def test_settings_validation_names_the_key(tmp_path):
         ({"optimizer": "rmsprop"}, "train.optimizer", "expected one of 'adam' or 'sgd'"),
         ({"window": 0}, "train.window", "expected a positive integer"),
         ({"window": 2.5}, "train.window", "expected an integer"),
-        ({"clip_grad": -1.0}, "train.clip_grad", "expected a number >= 0"),
+        ({"clip_grad": -1.0}, "train.clip_grad", "expected a non-negative number"),
         ({"augment": 1}, "train.augment", "expected one of 'random', 'mirrored' or 'none'"),
         ({"mask_smoothness": "yes"}, "train.mask_smoothness", "expected a boolean"),
     ]

@@ -38,6 +38,7 @@ def neuron(name: str, updates: int, spikes: int, valid: int | None = None, valid
                       firing_rate=spikes / updates)
     if valid is not None:  # the fields the counting engine adds for padded models
         rec.valid_updates, rec.firing_rate_valid = valid, valid_rate
+        rec.valid_spikes = round(valid * valid_rate) if valid_rate is not None else None
     return rec
 
 
@@ -98,7 +99,7 @@ def test_explaining_rows_of_a_nerf_like_run_and_only_the_rows_that_apply():
     assert list(explain(plain)) == ["time_steps", "neuron_updates", "firing_rate"]  # no NeRF rows
     page = render_html(plain)
     for nerf_only in ("T per chunk (max)", "B per chunk (mean)", "padding", "valid points per sample",
-                      "valid firing rate (not padding)"):
+                      "firing rate (valid slots)"):
         assert f'<th scope="row">{nerf_only}</th>' not in page, nerf_only
         assert f'<th scope="row">{nerf_only}</th>' in nerf_page, nerf_only
 
@@ -117,12 +118,12 @@ def test_real_time_steps_in_the_headers_and_the_summary():
 
 def test_valid_firing_rate_weighs_each_layer_by_its_valid_updates():
     layers = [neuron("a", 80, 20, valid=40, valid_rate=0.4), neuron("b", 20, 5, valid=10, valid_rate=0.1),
-              neuron("c", 8, 1)]  # c records no valid updates: left out
+              neuron("c", 8, 1)]  # c has no validity mask: all its slots are valid (the engine's totals)
     run = Run("x", result("x", layers))
-    assert firing_rate_valid(run) == pytest.approx((0.4 * 40 + 0.1 * 10) / 50)
+    assert firing_rate_valid(run) == pytest.approx((0.4 * 40 + 0.1 * 10 + 1) / (50 + 8))
     assert firing_rate_valid(Run("y", hand_result())) is None
     m = build_report([run], REPRO).models[0]
-    assert m.valid_updates == 50 / BATCH and m.has_valid_rate
+    assert m.valid_updates == 58 / BATCH and m.has_valid_rate
     assert [r.valid_updates for r in m.layers] == [40 / BATCH, 10 / BATCH, None]
     page = render_html(build_report([run], REPRO))
     assert "valid rate" in page and "40.0 %" in page

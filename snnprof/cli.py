@@ -141,8 +141,6 @@ def count(
     from snnprof.config import load_config
     from snnprof.dataset.distributed import world_from_env
     from snnprof.errors import ConfigError
-    from snnprof.pipeline import run_config
-    from snnprof.render import layers_csv, render_result
 
     check_outputs(json_out, csv_out)
     with errors():
@@ -152,8 +150,35 @@ def count(
         if not world_from_env().is_main:  # under torchrun without --dataset, rank 0 alone counts
             return
         cfg = load_config(config)
-        with _err.status(f"profiling {cfg.model.name} ...") if not quiet else nullcontext():
-            result = run_config(cfg, profile, host_profile=host_profile)
+    _count_once(cfg, profile, json_out, csv_out, per_sample=per_sample, quiet=quiet, host_profile=host_profile)
+
+
+def _count_once(cfg: Any, profile: list[str] | None, json_out: Path | None, csv_out: Path | None, *,
+                per_sample: bool, quiet: bool, host_profile: str | None, keys: dict[str, str] | None = None) -> None:
+    """Profile one batch of a loaded config, write the outputs together, print the table.
+
+    Args:
+        cfg: the loaded config.
+        profile: ``--profile`` values (``None``: the config's).
+        json_out: ``--json`` file, if any.
+        csv_out: ``--csv`` file, if any.
+        per_sample: print per-sample numbers.
+        quiet: print nothing on success.
+        host_profile: ``--host-profile``, if any.
+        keys: renames of config keys in error messages (a NIR graph's implicit config names CLI options).
+    """
+    from snnprof.errors import ConfigError
+    from snnprof.pipeline import run_config
+    from snnprof.render import layers_csv, render_result
+
+    with errors():
+        try:
+            with _err.status(f"profiling {cfg.model.name} ...") if not quiet else nullcontext():
+                result = run_config(cfg, profile, host_profile=host_profile)
+        except ConfigError as err:
+            if not keys:
+                raise
+            raise ConfigError(err.path, keys.get(err.key, err.key), err.expected) from None
         outputs = _rendered_outputs(result, json_out, csv_out, layers_csv)
         write_outputs(outputs)
     if not quiet:
@@ -196,8 +221,6 @@ def _count_nir(graph: Path, given: dict[str, Any], profile: list[str] | None, js
     """``snnprof count GRAPH.nir``: the implicit config of the graph and the input options, counted once."""
     from snnprof.config import NIR_OPTION_KEYS, nir_config
     from snnprof.errors import ConfigError
-    from snnprof.pipeline import run_config
-    from snnprof.render import layers_csv, render_result
 
     check_outputs(json_out, csv_out)
     with errors():
@@ -205,17 +228,8 @@ def _count_nir(graph: Path, given: dict[str, Any], profile: list[str] | None, js
             raise ConfigError(graph, "--dataset", "a NIR graph has no data set: write a config with [model] nir "
                                                   "and source = 'dataset'")
         cfg = nir_config(graph, _graph_options(given, graph))
-        try:
-            with _err.status(f"profiling {cfg.model.name} ...") if not quiet else nullcontext():
-                result = run_config(cfg, profile, host_profile=host_profile)
-        except ConfigError as err:
-            raise ConfigError(err.path, NIR_OPTION_KEYS.get(err.key, err.key), err.expected) from None
-        outputs = _rendered_outputs(result, json_out, csv_out, layers_csv)
-        write_outputs(outputs)
-    if not quiet:
-        _out.print(render_result(result, per_sample=per_sample))
-        for path in outputs:
-            _out.print(f"wrote {path}", highlight=False)
+    _count_once(cfg, profile, json_out, csv_out, per_sample=per_sample, quiet=quiet, host_profile=host_profile,
+                keys=dict(NIR_OPTION_KEYS))
 
 
 def _rendered_outputs(run: Any, json_out: Path | None, csv_out: Path | None, layers_csv: Any) -> dict[Path, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "FileKeyError",
     "HardwareMissingError",
     "ProfileFileError",
     "SnnprofError",
@@ -16,6 +17,14 @@ class SnnprofError(Exception):
     """Base class of every error snnprof raises on purpose."""
 
 
+def _uncounted(unsupported: list[str], uncalled: list[str], head: str) -> str:
+    """``"<head>: a, b; modules with parameters never ran: c"``."""
+    parts = [f"{head}: " + ", ".join(unsupported)] if unsupported else []
+    if uncalled:
+        parts.append("modules with parameters never ran: " + ", ".join(uncalled))
+    return "; ".join(parts)
+
+
 class UncountedOpsError(SnnprofError):
     """``strict=True`` and some modules/ops ran without a rule (or modules with weights never ran).
 
@@ -25,21 +34,15 @@ class UncountedOpsError(SnnprofError):
     """
 
     def __init__(self, unsupported: list[str], uncalled: list[str]) -> None:
-        self.unsupported = list(unsupported)
-        self.uncalled = list(uncalled)
-        parts = []
-        if unsupported:
-            parts.append("no counting rule for: " + ", ".join(unsupported))
-        if uncalled:
-            parts.append("modules with parameters never ran: " + ", ".join(uncalled))
-        super().__init__("; ".join(parts))
+        self.unsupported, self.uncalled = list(unsupported), list(uncalled)
+        super().__init__(_uncounted(self.unsupported, self.uncalled, "no counting rule for"))
 
 
-class ConfigError(SnnprofError):
-    """A run config (TOML) is invalid.
+class FileKeyError(SnnprofError):
+    """An input file is invalid at one key: the message is ``FILE: KEY: expected ...``.
 
     Attributes:
-        path: the config file.
+        path: the file.
         key: dotted key at fault (``""`` for file-level problems).
         expected: what was expected there.
     """
@@ -50,13 +53,12 @@ class ConfigError(SnnprofError):
         super().__init__(where + expected)
 
 
-class ProfileFileError(SnnprofError):
-    """A hardware-profile file is missing or invalid (message names the file and key)."""
+class ConfigError(FileKeyError):
+    """A run config (TOML), or another input named by one (checkpoint, data set, resume file), is invalid."""
 
-    def __init__(self, path: str, key: str, expected: str) -> None:
-        self.path, self.key, self.expected = str(path), key, expected
-        where = f"{self.path}: {key}: " if key else f"{self.path}: "
-        super().__init__(where + expected)
+
+class ProfileFileError(FileKeyError):
+    """A hardware-profile file is missing or invalid (message names the file and key)."""
 
 
 class HardwareMissingError(SnnprofError):
@@ -76,11 +78,5 @@ class UncountedOpsWarning(UserWarning):
     """
 
     def __init__(self, unsupported: list[str], uncalled: list[str]) -> None:
-        self.unsupported = list(unsupported)
-        self.uncalled = list(uncalled)
-        parts = []
-        if unsupported:
-            parts.append("not counted (no rule): " + ", ".join(unsupported))
-        if uncalled:
-            parts.append("modules with parameters never ran: " + ", ".join(uncalled))
-        super().__init__("; ".join(parts))
+        self.unsupported, self.uncalled = list(unsupported), list(uncalled)
+        super().__init__(_uncounted(self.unsupported, self.uncalled, "not counted (no rule)"))

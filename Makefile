@@ -20,14 +20,14 @@ demo: $(STAMP)
 	$(BIN)/snnprof report configs/ottt_vgg11_ws.toml --profile cmos45nm_fp32 --profile loihi --out reports/demo_ottt_vgg11_ws.html
 
 test: $(STAMP)
-	$(BIN)/ruff check snnprof tests benchmarks
+	$(BIN)/ruff check snnprof tests benchmarks examples
 	$(BIN)/python -m pytest -q
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check snnprof tests benchmarks
+	$(BIN)/ruff check snnprof tests benchmarks examples
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks -q -p no:cacheprovider -o addopts="" --benchmark-columns=median,iqr,rounds

@@ -121,7 +121,8 @@ def test_parse_train_defaults_coercion_and_errors() -> None:
     assert nerf.warmup_steps == 500 and nerf.proposal and (nerf.coarse_samples, nerf.fine_samples) == (64, 128)
     assert (nerf.proposal_weight, nerf.normal_weight, nerf.backface_weight) == (1.0, 4e-4, 0.1)
     bad = [({"bogus": 1}, "train.bogus", "unknown key"), ({"batch_rays": True}, "train.batch_rays", "integer"),
-           ({"batch_rays": 1.5}, "train.batch_rays", "integer"), ({"coarse_iters": -1}, "train.coarse_iters", "non-negative"),
+           ({"batch_rays": 1.5}, "train.batch_rays", "integer"),
+           ({"coarse_iters": -1}, "train.coarse_iters", "non-negative"),
            ({"lr_k0": 0}, "train.lr_k0", "positive number"), ({"pervoxel_lr": 1}, "train.pervoxel_lr", "boolean"),
            ({"render_dir": 3}, "train.render_dir", "string"), ({"lr": 0.1}, "train.lr", "unknown key"),
            ({"pg_scale": [0]}, "train.pg_scale[0]", "positive integer")]

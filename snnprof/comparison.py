@@ -16,7 +16,7 @@ objects into a :class:`Comparison`:
 synaptic operation (MAC and SOP) of both runs has a price there (on the profile or on the host
 profile), and every other term one run has priced is priced for the other too. Otherwise the
 verdict, and the ``energy_pj.<profile>`` ratio, is ``None`` and says why
-(``"stereospike_ann: 27.2 G dense-input MACs have no price on loihi"``).
+(``"stereospike_ann: 27.2 G dense-input MACs per sample have no price on loihi"``).
 """
 
 from __future__ import annotations
@@ -349,9 +349,11 @@ def comparability(run: Run, profile: str) -> Comparability:
     energy = run.energy.get(profile)
     if energy is None:
         return Comparability(False, f"{run.label}: not priced on {profile}")
-    missing = [f"{format_count(energy.unpriced[k])} {_KIND_WORDS[k]}" for k in SYNAPTIC_KINDS if energy.unpriced.get(k)]
+    batch = max(run.result.batch_size, 1)
+    missing = [f"{format_count(energy.unpriced[k] / batch)} {_KIND_WORDS[k]}" for k in SYNAPTIC_KINDS
+               if energy.unpriced.get(k)]
     if missing:
-        return Comparability(False, f"{run.label}: {' and '.join(missing)} have no price on {profile}")
+        return Comparability(False, f"{run.label}: {' and '.join(missing)} per sample have no price on {profile}")
     return Comparability(True)
 
 
@@ -360,7 +362,8 @@ def _asymmetry(a: Run, ea: EnergyResult, b: Run, eb: EnergyResult, profile: str)
     out = []
     for kind, left in eb.unpriced.items():
         if kind not in SYNAPTIC_KINDS and left and ea.counts.get(kind) and ea.priced(kind):
-            out.append(f"{b.label}: {format_count(left)} {_kind_words(kind)} have no price on {profile} "
+            out.append(f"{b.label}: {format_count(left / max(b.result.batch_size, 1))} {_kind_words(kind)} "
+                       f"per sample have no price on {profile} "
                        f"while {a.label}'s are priced")
     return out
 

@@ -29,7 +29,7 @@ def test_loihi_has_no_mac_price_so_snn_vs_ann_is_not_comparable(snn_result, ann_
     assert comparability(ann, "loihi").comparable is False
     assert comparability(snn, "loihi").comparable is True  # its first layer sees spikes: SOPs only
     reason = comparability(ann, "loihi").reason
-    assert reason.startswith("ann: ") and "dense-input MACs have no price on loihi" in reason
+    assert reason.startswith("ann: ") and "dense-input MACs per sample have no price on loihi" in reason
     loihi = next(v for v in cmp.snn_ann if v.profile == "loihi")
     assert loihi.comparable is False and loihi.ratio is None and loihi.reason == reason
     cmos = next(v for v in cmp.snn_ann if v.profile == "cmos45nm_fp32")
@@ -58,7 +58,7 @@ def test_a_term_priced_on_one_side_only_is_not_like_for_like(snn_result):
     bare = run(snn_result, "b", profiles=("cmos45nm_fp32_mem",))
     bare.energy["cmos45nm_fp32_mem"].unpriced["mem_weight_read"] = 10  # as if b's profile lacked that price
     fair = like_for_like(priced, bare, "cmos45nm_fp32_mem")
-    assert not fair.comparable and "b: 10 bytes of weight read traffic have no price" in fair.reason
+    assert not fair.comparable and "b: 5 bytes of weight read traffic per sample have no price" in fair.reason
 
 
 def test_untrained_weights_are_named_in_the_verdict_line(snn_result, ann_result):

@@ -153,7 +153,7 @@ def test_not_comparable_verdict_shows_its_reason_and_no_ratio():
     report = build_report(runs, REPRO)
     cmos, loihi = report.side.verdicts
     assert (cmos.cheaper, cmos.pricier, cmos.factor, cmos.saving_pct) == ("snn", "ann", 4.0, 75.0)
-    reason = "ann: 800 dense-input MACs have no price on loihi"
+    reason = "ann: 400 dense-input MACs per sample have no price on loihi"
     assert not loihi.verdict.comparable and loihi.verdict.reason == reason
     assert loihi.verdict.ratio is None and loihi.cheaper is None and loihi.factor is None
     page = render_html(report)

@@ -126,7 +126,7 @@ def verdict_line(v: EnergyVerdict) -> str:
         line = f"{head}: the same energy (difference {pct:+.1e} %)"
     else:
         word = "less" if pct > 0 else "more"
-        line = f"{head}: {abs(pct):.2f} % {word} energy ({v.subject}/{v.baseline} = {v.ratio:.3f})"
+        line = f"{head}: {abs(pct):.2f} % {word} energy ({v.subject}/{v.baseline} = {v.ratio:.3g})"
     if v.untrained:
         line += f" [untrained weights: {', '.join(v.untrained)}]"
     return line

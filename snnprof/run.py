@@ -145,6 +145,8 @@ class Run:
         wall_s: seconds of one unprofiled run of the inputs (no autograd) after a warm-up run, when
             measured (``run_config(..., side_by_side=True)``).
         measured: GPU-measured energy of the same config (``snnprof measure --json``), if given.
+        other_pool_view: the energy of the pool-folding view the run did not choose (``fold_pooling``
+            flipped), by profile; empty unless a synaptic layer is fed by average/sum-pooled spikes.
     """
 
     label: str
@@ -157,6 +159,25 @@ class Run:
     quality_note: str = ""
     wall_s: float | None = None
     measured: MeasuredEnergy | None = None
+    other_pool_view: dict[str, EnergyResult] = field(default_factory=dict)
+
+    def pool_views(self) -> dict[str, dict[str, float]]:
+        """Both pool-folding views per sample (``{"unfolded": {...}, "folded": {...}}``; empty when they agree).
+
+        Each view: ``macs``, ``sops`` and ``energy_pj.<profile>`` per sample.
+        """
+        tot = self.result.totals
+        if not self.other_pool_view or tot.macs_folded is None or tot.macs_unfolded is None:
+            return {}
+        batch = max(self.result.batch_size, 1)
+        own, other = ("folded", "unfolded") if self.result.fold_pooling else ("unfolded", "folded")
+        energies = {own: self.energy, other: self.other_pool_view}
+        out = {}
+        for view in ("unfolded", "folded"):
+            macs, sops = getattr(tot, f"macs_{view}"), getattr(tot, f"sops_{view}")
+            out[view] = {"macs": macs / batch, "sops": (sops or 0) / batch,
+                         **{f"energy_pj.{p}": e.per_sample_pj for p, e in energies[view].items()}}
+        return out
 
     @property
     def model(self) -> str:
@@ -232,6 +253,9 @@ class Run:
         """The profile JSON (schema ``snnprof.profile/1``) with ``energy`` filled from the typed estimates."""
         data = self.result.to_dict()
         data["energy"] = {name: energy.to_dict() for name, energy in self.energy.items()}
+        views = self.pool_views()
+        if views:
+            data["pool_folding_views"] = views
         return data
 
     def to_json(self, indent: int | None = 2) -> str:

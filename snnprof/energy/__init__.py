@@ -10,7 +10,7 @@ GPU measurement: :class:`EnergyMeter` (NVML is imported lazily, only when a mete
 
 from __future__ import annotations
 
-from snnprof.energy.estimate import EnergyResult, estimate_energy, price
+from snnprof.energy.estimate import EnergyResult, estimate_energy, price, price_other_pool_view
 from snnprof.energy.meter import EnergyMeter
 from snnprof.energy.profiles import DEFAULT_PROFILES, HardwareProfile, list_profiles, load_profile
 
@@ -23,4 +23,5 @@ __all__ = [
     "list_profiles",
     "load_profile",
     "price",
+    "price_other_pool_view",
 ]

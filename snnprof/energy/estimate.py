@@ -40,6 +40,7 @@ __all__ = [
     "layer_counts",
     "pe_cycle_energy_pj",
     "price",
+    "price_other_pool_view",
 ]
 
 #: Profile event key -> the count field it prices.
@@ -417,3 +418,18 @@ def price(
         out[prof.name] = estimate_energy(result, prof, host_profile)
         sources[prof.name] = prof.path or prof.name
     return out
+
+
+def price_other_pool_view(
+    result: ProfileResult,
+    profiles: Iterable[str | os.PathLike[str] | HardwareProfile],
+    host_profile: str | os.PathLike[str] | HardwareProfile | None = None,
+) -> dict[str, EnergyResult]:
+    """Price the pool-folding view the run did not choose (empty when no layer is fed by pooled spikes).
+
+    A run counts synaptic layers fed by average/sum-pooled spikes both ways (``fold_pooling``); this
+    prices the other way so that both can be shown side by side.
+    """
+    if not result.folds_pools:
+        return {}
+    return price(result.with_pool_folding(not result.fold_pooling), profiles, host_profile)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from snnprof.config import RunConfig, check_host_profile, check_profiles
-from snnprof.energy import price
+from snnprof.energy import price, price_other_pool_view
 from snnprof.run import RenderSummary, Run, summarize_chunks
 from snnprof.workload import make_profiler, model_inputs, prepare_model, run_model
 
@@ -79,7 +79,7 @@ def profile_model(cfg: RunConfig, model: nn.Module, inputs: Any, profiles: Seque
     energy = price(result, profiles, host_profile)
     logger.debug("counted %s on %d profile(s)", cfg.model.name, len(energy))
     return Run(label or cfg.path.stem, result, energy, config_text=cfg.text, config_path=str(cfg.path),
-               render=_render_stats(model))
+               render=_render_stats(model), other_pool_view=price_other_pool_view(result, profiles, host_profile))
 
 
 def _render_stats(model: nn.Module) -> RenderSummary | None:

@@ -17,7 +17,7 @@ import torch
 
 from snnprof.config import RunConfig
 from snnprof.counting import Profiler, ProfileResult
-from snnprof.energy import price
+from snnprof.energy import price, price_other_pool_view
 from snnprof.energy.spread import energy_spreads, profile_weights
 from snnprof.errors import ConfigError
 from snnprof.pipeline.core import choose_host, choose_profiles, record_config
@@ -126,10 +126,12 @@ def _priced(cfg: RunConfig, result: ProfileResult, chosen: tuple[str, ...], host
     """Price the whole data set's counts once; add the spread of per-sample energy."""
     result.config = record_config(cfg, result.config, chosen, host)
     energy = price(result, chosen, host)
+    other = price_other_pool_view(result, chosen, host)
     if result.sample_stats is not None:
         weights = dict(profile_weights(p) for p in chosen)
         result.sample_stats.energy = energy_spreads(result.sample_stats, energy, weights)
-    return Run(cfg.path.stem, result, energy, config_text=cfg.text, config_path=str(cfg.path))
+    return Run(cfg.path.stem, result, energy, config_text=cfg.text, config_path=str(cfg.path),
+               other_pool_view=other)
 
 
 def run_dataset(cfg: RunConfig, profiles: list[str] | None = None, opts: DatasetOptions | None = None,

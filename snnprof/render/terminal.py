@@ -79,8 +79,9 @@ def layer_table(shown: Shown, per_sample: bool = False) -> Table:
     return result_table(result, per_sample, energy=(name, cells, format_energy_pj(energy.total_pj / divisor)))
 
 
-def pool_folding_line(result: ProfileResult) -> Text | None:
-    """The other pool-folding view per sample, when some layer is fed by pooled spikes (else ``None``)."""
+def pool_folding_line(shown: Shown) -> Text | None:
+    """The other pool-folding view per sample (counts, and energy when priced), when the views differ."""
+    result, _ = _split(shown)
     tot = result.totals
     if not result.folds_pools or tot.macs_folded is None or tot.macs_unfolded is None:
         return None
@@ -91,8 +92,10 @@ def pool_folding_line(result: ProfileResult) -> Text | None:
     else:
         macs, sops, what = tot.macs_folded, tot.sops_folded, "with pools folded (fold_pooling = true)"
     assert sops is not None
+    other = shown.other_pool_view if isinstance(shown, Run) else {}
+    energy = "".join(f" · {name} {format_energy_pj(e.per_sample_pj)}" for name, e in other.items())
     return Text(f"{layers} synaptic layer(s) fed by average/sum-pooled spikes; {what}, per sample: "
-                f"MACs {format_count(macs / batch)} · SOPs {format_count(sops / batch)}")
+                f"MACs {format_count(macs / batch)} · SOPs {format_count(sops / batch)}{energy}")
 
 
 def valid_slots_line(result: ProfileResult) -> Text | None:
@@ -174,7 +177,7 @@ def render_result(shown: Shown, per_sample: bool = False) -> RenderableType:
         layer_table(shown, per_sample),
         per_sample_line(result),
     ]
-    parts += [line for line in (valid_slots_line(result), pool_folding_line(result)) if line is not None]
+    parts += [line for line in (valid_slots_line(result), pool_folding_line(shown)) if line is not None]
     energy = energy_table(shown, per_sample)
     if energy is not None:
         parts.append(energy)

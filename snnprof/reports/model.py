@@ -205,6 +205,7 @@ class ModelReport:
             valid points), else ``None``.
         valid_updates: neuron updates in valid (not padded) slots per sample (``None`` when not recorded).
         firing_rate_valid: spikes in valid slots / valid updates (``None`` when not recorded).
+        pool_views: both pool-folding views per sample when they differ (label, own view, values).
         count_options: the ``[count]`` options the config turns on that change what is counted
             (``fold_pooling`` ...), as ``(key, value)`` text pairs; a second count of the same model
             with another convention is just another entry, told apart by these.
@@ -240,6 +241,7 @@ class ModelReport:
     valid_updates: float | None = None
     firing_rate_valid: float | None = None
     count_options: tuple[tuple[str, str], ...] = ()
+    pool_views: tuple[tuple[str, bool, tuple[tuple[str, float], ...]], ...] = ()
 
     @property
     def steps_from_render(self) -> bool:
@@ -489,9 +491,19 @@ def model_report(index: int, run: Run) -> ModelReport:
         warnings=_warnings(result, energies),
         unsupported=tuple(result.unsupported),
         uncalled=tuple(result.uncalled),
+        pool_views=_pool_views(run),
         trained=run.trained,
         render=run.render,
         valid_updates=valid_updates(run),
         firing_rate_valid=firing_rate_valid(run),
         count_options=_count_options(result.config),
     )
+
+
+_VIEW_LABELS = {"unfolded": "pools not folded (fold_pooling = false)", "folded": "pools folded (fold_pooling = true)"}
+
+
+def _pool_views(run: Run) -> tuple[tuple[str, bool, tuple[tuple[str, float], ...]], ...]:
+    """Both pool-folding views per sample: ``(label, is the run's own view, ((key, value), ...))``; empty when equal."""
+    own = "folded" if run.result.fold_pooling else "unfolded"
+    return tuple((_VIEW_LABELS[view], view == own, tuple(values.items())) for view, values in run.pool_views().items())

@@ -13,7 +13,7 @@ from tests.fuzz.mutate import make_case
 from tests.fuzz.run import check_written_json, run_in_process
 
 #: Cases of the default run (under a minute on two cores); the slow run goes further.
-DEFAULT_CASES, SLOW_CASES = 160, 1000
+DEFAULT_CASES, SLOW_CASES = 400, 1500
 
 
 def _check(tmp_path: Path, seed: int, index: int) -> None:

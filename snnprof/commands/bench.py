@@ -7,7 +7,6 @@ on stderr, prints Rich tables and optionally writes the JSON report (schema ``sn
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,8 +15,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from snnprof.cli_common import err_console, errors, out_console, write_outputs
+from snnprof.cli_common import check_outputs, err_console, errors, out_console, strict_json, write_outputs
 from snnprof.errors import HardwareMissingError, SnnprofError
+from snnprof.run import json_safe
 
 if TYPE_CHECKING:
     from snnprof.kernels.bench import BenchConfig, BenchReport, NeuronRow, SynapseRow
@@ -311,6 +311,7 @@ def register(app: typer.Typer) -> None:
         """
         from snnprof.kernels.bench import run_bench
 
+        check_outputs(json_out)
         with errors():
             config = parse_config(
                 kernels=kernels, steps=steps, neurons=neurons, device=device, impls=impls, modes=modes,
@@ -319,7 +320,7 @@ def register(app: typer.Typer) -> None:
             with err_console.status("benchmarking ...") as status:
                 report = run_bench(config, progress=lambda text: status.update(f"benchmarking {text} ..."))
             if json_out is not None:
-                write_outputs({json_out: json.dumps(report.to_dict(), indent=2) + "\n"})
+                write_outputs({json_out: strict_json(json_safe(report.to_dict()))})
         out_console.print(render_report(report))
         if json_out is not None:
             out_console.print(f"wrote {json_out}", highlight=False)

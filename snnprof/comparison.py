@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,8 +199,6 @@ def _verdict_dict(verdict: EnergyVerdict) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- metrics
 
-Getter = Callable[[Run], float | None]
-
 #: Per-sample counts compared across runs: ``(key, label)``.
 COUNT_METRICS: tuple[tuple[str, str], ...] = (
     ("macs", "MACs (dense input)"),
@@ -213,87 +211,56 @@ COUNT_METRICS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _render(attr: str) -> Getter:
-    def get(run: Run) -> float | None:
-        value = getattr(run.render, attr) if run.render is not None else None
-        return None if value is None else float(value)
-
-    return get
-
-
-def _per_sample(key: str) -> Getter:
-    return lambda run: float(run.result.per_sample[key])
-
-
-def _firing_rate(run: Run) -> float | None:
-    totals = run.result.totals
-    return totals.firing_rate if totals.neuron_updates else None
-
-
 def valid_updates(run: Run) -> float | None:
     """Neuron updates in valid (not padded) slots per sample; ``None`` without a validity mask."""
-    value = run.result.totals.valid_updates
-    return None if value is None else value / max(run.result.batch_size, 1)
+    return run.metrics()["valid_updates"]
 
 
 def firing_rate_valid(run: Run) -> float | None:
     """Spikes in valid slots / valid updates (``None`` without a validity mask)."""
-    return run.result.totals.firing_rate_valid
-
-
-def _optional_per_sample(key: str) -> Getter:
-    def get(run: Run) -> float | None:
-        value = run.result.per_sample.get(key)
-        return None if value is None else float(value)
-
-    return get
+    return run.metrics()["firing_rate_valid"]
 
 
 #: Rows shown only when some run has them: valid slots (padded ``[T, B]`` layouts) and the
-#: pool-folding view opposite to each run's own.
-OPTIONAL_METRICS: tuple[tuple[str, str, str, Getter], ...] = (
-    ("valid_updates", "valid neuron updates", "count", valid_updates),
-    ("valid_padding", "padding (neuron updates)", "rate", lambda r: r.valid_padding()),
-    ("firing_rate_valid", "firing rate (valid slots)", "rate", firing_rate_valid),
-    ("macs_folded", "MACs (pools folded)", "count", _optional_per_sample("macs_folded")),
-    ("sops_folded", "SOPs (pools folded)", "count", _optional_per_sample("sops_folded")),
-    ("macs_unfolded", "MACs (pools not folded)", "count", _optional_per_sample("macs_unfolded")),
-    ("sops_unfolded", "SOPs (pools not folded)", "count", _optional_per_sample("sops_unfolded")),
+#: pool-folding view opposite to each run's own: ``(key of Run.metrics(), label, unit)``.
+OPTIONAL_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("valid_updates", "valid neuron updates", "count"),
+    ("valid_padding", "padding (neuron updates)", "rate"),
+    ("firing_rate_valid", "firing rate (valid slots)", "rate"),
+    ("macs_folded", "MACs (pools folded)", "count"),
+    ("sops_folded", "SOPs (pools folded)", "count"),
+    ("macs_unfolded", "MACs (pools not folded)", "count"),
+    ("sops_unfolded", "SOPs (pools not folded)", "count"),
 )
 
 
-def _points(run: Run) -> float | None:
-    return run.render.points / max(run.result.batch_size, 1) if run.render is not None else None
-
-
-def _metric_specs(runs: Sequence[Run], profiles: Sequence[str]) -> list[tuple[str, str, str, Getter]]:
-    """``(key, label, unit, getter)`` of every metric, in display order."""
-    specs: list[tuple[str, str, str, Getter]] = [
-        ("params", "parameters", "count", lambda r: float(r.result.totals.params)),
-        ("time_steps_mean", "T per chunk (mean)", "steps", _render("time_steps_mean")),
-        ("time_steps_max", "T per chunk (max)", "steps", _render("time_steps_max")),
-        ("batch_mean", "B per chunk (mean)", "steps", _render("batch_mean")),
-        ("batch_max", "B per chunk (max)", "steps", _render("batch_max")),
-        ("padding_fraction", "padding", "rate", _render("padding_fraction")),
-        ("sparsity", "sparsity of the SNN input (pooled)", "rate", _render("sparsity")),
-        ("seed_sparsity", "sparsity (seed: chunk mean)", "rate", _render("seed_sparsity")),
-        ("points", "valid points per sample", "count", _points),
+def _metric_specs(runs: Sequence[Run], profiles: Sequence[str]) -> list[tuple[str, str, str]]:
+    """``(key of Run.metrics(), label, unit)`` of every metric, in display order."""
+    specs: list[tuple[str, str, str]] = [
+        ("params", "parameters", "count"),
+        ("time_steps_mean", "T per chunk (mean)", "steps"),
+        ("time_steps_max", "T per chunk (max)", "steps"),
+        ("batch_mean", "B per chunk (mean)", "steps"),
+        ("batch_max", "B per chunk (max)", "steps"),
+        ("padding_fraction", "padding", "rate"),
+        ("sparsity", "sparsity of the SNN input (pooled)", "rate"),
+        ("seed_sparsity", "sparsity (seed: chunk mean)", "rate"),
+        ("points", "valid points per sample", "count"),
     ]
-    specs += [(key, label, "count", _per_sample(key)) for key, label in COUNT_METRICS]
-    specs.append(("firing_rate", "mean firing rate", "rate", _firing_rate))
+    specs += [(key, label, "count") for key, label in COUNT_METRICS]
+    specs.append(("firing_rate", "mean firing rate", "rate"))
     specs += list(OPTIONAL_METRICS)
     names: dict[str, None] = {}
     for run in runs:
         names.update(dict.fromkeys(run.firing_rates()))
-    specs += [(f"fr:{n}", f"firing rate {n}", "rate", lambda r, n=n: r.firing_rates().get(n)) for n in names]
-    specs += [(f"energy_pj.{p}", f"energy · {p}", "energy", lambda r, p=p: r.energy_pj(p)) for p in profiles]
-    specs += [(f"{SEED_MLP}.{p}", f"energy · {p} (seed MLP-only)", "energy", lambda r, p=p: seed_mlp_pj(r, p))
-              for p in profiles]
+    specs += [(f"fr:{n}", f"firing rate {n}", "rate") for n in names]
+    specs += [(f"energy_pj.{p}", f"energy · {p}", "energy") for p in profiles]
+    specs += [(f"{SEED_MLP}.{p}", f"energy · {p} (seed MLP-only)", "energy") for p in profiles]
     specs += [
-        (MEASURED, "energy · GPU (measured)", "energy", lambda r: r.measured.per_sample_pj if r.measured else None),
-        ("psnr", "PSNR (dB)", "db", lambda r: r.quality.get("psnr")),
-        ("ssim", "SSIM", "plain", lambda r: r.quality.get("ssim")),
-        ("wall_s", "wall time (s)", "seconds", lambda r: r.wall_s),
+        (MEASURED, "energy · GPU (measured)", "energy"),
+        ("psnr", "PSNR (dB)", "db"),
+        ("ssim", "SSIM", "plain"),
+        ("wall_s", "wall time (s)", "seconds"),
     ]
     return specs
 
@@ -318,10 +285,13 @@ def _metric_ratios(key: str, runs: Sequence[Run], values: tuple[float | None, ..
 
 
 def _metrics(runs: Sequence[Run], profiles: Sequence[str]) -> list[Metric]:
-    """Every metric that applies to at least one run."""
+    """Every metric that applies to at least one run (values from :meth:`Run.metrics`)."""
+    per_run = [run.metrics() for run in runs]
+    for run, values in zip(runs, per_run, strict=True):
+        values.update({f"{SEED_MLP}.{p}": seed_mlp_pj(run, p) for p in profiles})
     out = []
-    for key, label, unit, get in _metric_specs(runs, profiles):
-        values = tuple(get(run) for run in runs)
+    for key, label, unit in _metric_specs(runs, profiles):
+        values = tuple(metrics.get(key) for metrics in per_run)
         if all(v is None for v in values):
             continue
         out.append(Metric(key, label, unit, values, _metric_ratios(key, runs, values)))

@@ -225,27 +225,33 @@ class Run:
         return 1.0 - tot.valid_updates / tot.neuron_updates
 
     def metrics(self) -> dict[str, float | None]:
-        """Flat numeric metrics (per sample where it applies) compared across runs.
+        """Flat numeric metrics (per sample where it applies): what a comparison puts side by side.
 
-        Beside the counts: ``valid_updates`` (per sample), ``firing_rate_valid`` and ``valid_padding``
-        for models that mark valid slots, and the two pool-folding views ``macs_folded``,
-        ``sops_folded``, ``macs_unfolded``, ``sops_unfolded`` (per sample) for models fed by pooled
-        spikes; ``None`` otherwise.
+        The per-sample counts (``macs``, ``dense_macs``, ``sops``, ``sops_rate``, ``flops``,
+        ``spikes``, ``neuron_updates``), ``params``, the firing rate and one ``fr:<layer>`` per neuron
+        layer, render statistics of NeRF models (T and B per chunk, padding, sparsity, valid points),
+        ``valid_updates`` (per sample), ``firing_rate_valid`` and ``valid_padding`` for models that
+        mark valid slots, the two pool-folding views ``macs_folded``, ``sops_folded``,
+        ``macs_unfolded``, ``sops_unfolded`` (per sample), energy per profile (``energy_pj.<profile>``),
+        the measured GPU energy (``measured``, pJ), quality and wall time; ``None`` where a metric
+        does not apply.
         """
         per = self.result.per_sample
         r = self.render
-        out: dict[str, float | None] = {
-            "time_steps_mean": r.time_steps_mean if r else None, "time_steps_max": r.time_steps_max if r else None,
-            "batch_mean": r.batch_mean if r else None, "batch_max": r.batch_max if r else None,
-            "padding_fraction": r.padding_fraction if r else None,
-            "points": r.points / max(self.result.batch_size, 1) if r else None,
-            "macs": per["macs"], "sops": per["sops"], "spikes": per["spikes"],
-            "firing_rate": self.result.totals.firing_rate if self.result.totals.neuron_updates else None,
-            "valid_updates": per["valid_updates"], "firing_rate_valid": per["firing_rate_valid"],
-            "valid_padding": self.valid_padding(),
-            **{key: per[key] for key in ("macs_folded", "sops_folded", "macs_unfolded", "sops_unfolded")},
-        }
+        render_keys = ("time_steps_mean", "time_steps_max", "batch_mean", "batch_max", "padding_fraction",
+                       "sparsity", "seed_sparsity")
+        out: dict[str, float | None] = {key: getattr(r, key) if r else None for key in render_keys}
+        out["points"] = r.points / max(self.result.batch_size, 1) if r else None
+        out["params"] = self.result.totals.params
+        out.update({key: per[key] for key in ("macs", "dense_macs", "sops", "sops_rate", "flops", "spikes",
+                                                "neuron_updates")})
+        out["firing_rate"] = self.result.totals.firing_rate if self.result.totals.neuron_updates else None
+        out.update({"valid_updates": per["valid_updates"], "firing_rate_valid": per["firing_rate_valid"],
+                    "valid_padding": self.valid_padding()})
+        out.update({key: per[key] for key in ("macs_folded", "sops_folded", "macs_unfolded", "sops_unfolded")})
+        out.update({f"fr:{name}": rate for name, rate in self.firing_rates().items()})
         out.update({f"energy_pj.{p}": self.energy_pj(p) for p in self.profiles})
+        out["measured"] = self.measured.per_sample_pj if self.measured else None
         out.update({"psnr": self.quality.get("psnr"), "ssim": self.quality.get("ssim"), "wall_s": self.wall_s})
         return out
 

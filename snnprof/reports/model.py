@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from snnprof.comparison import COUNT_METRICS, firing_rate_valid, valid_updates
+from snnprof.comparison import COUNT_METRICS
 from snnprof.counting.results import LayerRecord, ProfileResult
 from snnprof.energy.estimate import CROSSBAR_TERM, OPERATION_KINDS, EnergyResult, layer_counts
 from snnprof.energy.measured import MeasuredEnergy
@@ -494,8 +494,8 @@ def model_report(index: int, run: Run) -> ModelReport:
         pool_views=_pool_views(run),
         trained=run.trained,
         render=run.render,
-        valid_updates=valid_updates(run),
-        firing_rate_valid=firing_rate_valid(run),
+        valid_updates=result.per_sample["valid_updates"],
+        firing_rate_valid=result.per_sample["firing_rate_valid"],
         count_options=_count_options(result.config),
     )
 

@@ -10,11 +10,25 @@ __all__ = [
     "SnnprofError",
     "UncountedOpsError",
     "UncountedOpsWarning",
+    "described",
+    "first_line",
 ]
 
 
 class SnnprofError(Exception):
     """Base class of every error snnprof raises on purpose."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (``""`` when the message is empty)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def described(err: BaseException) -> str:
+    """``Type: first line`` of an exception caught at a boundary (just ``Type`` when its message is empty)."""
+    line = first_line(err)
+    return f"{type(err).__name__}: {line}" if line else type(err).__name__
 
 
 def _uncounted(unsupported: list[str], uncalled: list[str], head: str) -> str:

@@ -21,7 +21,7 @@ from torch import nn
 from snnprof.config import RunConfig
 from snnprof.counting import Profiler
 from snnprof.dataset.loop import first_batch, to_device
-from snnprof.errors import ConfigError, SnnprofError
+from snnprof.errors import ConfigError, SnnprofError, described, first_line
 from snnprof.guard import Estimate, Limits, check_fits, limits_from_env
 from snnprof.interop import NIRImportError, graph_input_shape, load_nir, read_graph
 from snnprof.models import ModelEntry, get_entry
@@ -30,9 +30,7 @@ from snnprof.quiet import quiet_libraries
 
 __all__ = [
     "build_model",
-    "described",
     "entry_of",
-    "first_line",
     "load_checkpoint",
     "make_inputs",
     "make_profiler",
@@ -53,19 +51,12 @@ def _listing(names: list[str]) -> str:
     return shown + (f", ... ({len(names) - _MAX_LISTED} more)" if len(names) > _MAX_LISTED else "")
 
 
-def first_line(err: BaseException) -> str:
-    """The first line of an exception's message (its type name when the message is empty)."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-def described(err: BaseException) -> str:
-    """``Type: first line`` of an exception raised by model or user code (what the error line shows)."""
-    text = str(err).strip()
-    line = text.splitlines()[0] if text else ""
+def _model_failure(err: BaseException) -> str:
+    """:func:`~snnprof.errors.described` for an exception raised by model or user code, out-of-memory named as such."""
+    line = first_line(err)
     if isinstance(err, MemoryError) or "can't allocate memory" in line or "not enough memory" in line:
-        line = f"out of memory ({line})" if line else "out of memory"
-    return f"{type(err).__name__}: {line}" if line else type(err).__name__
+        return f"{type(err).__name__}: out of memory ({line})" if line else f"{type(err).__name__}: out of memory"
+    return described(err)
 
 
 def entry_of(cfg: RunConfig) -> ModelEntry:
@@ -130,7 +121,7 @@ def build_model(cfg: RunConfig) -> nn.Module:
     except NIRImportError as err:
         raise ConfigError(cfg.path, "model.kwargs.dt" if err.about_dt else "model.nir", str(err)) from None
     except Exception as err:  # noqa: BLE001  (model code raises anything; reported, never a traceback)
-        raise ConfigError(cfg.path, key, f"rejected by {cfg.model.name}: {described(err)}") from None
+        raise ConfigError(cfg.path, key, f"rejected by {cfg.model.name}: {_model_failure(err)}") from None
     if not isinstance(model, nn.Module):
         raise ConfigError(cfg.path, "model.name", f"expected {cfg.model.name} to build a torch.nn.Module, "
                                                   f"got {type(model).__name__}")
@@ -197,7 +188,7 @@ def load_checkpoint(model: nn.Module, checkpoint: Path, cfg_path: Path, cfg: Run
     try:
         model.load_state_dict(state, strict=True)
     except Exception as err:  # noqa: BLE001  (dtype or custom load hooks of the model's own)
-        raise ConfigError(cfg_path, key, f"checkpoint {checkpoint} does not load: {described(err)}") from None
+        raise ConfigError(cfg_path, key, f"checkpoint {checkpoint} does not load: {_model_failure(err)}") from None
 
 
 def _load_upstream(model: nn.Module, checkpoint: Path, cfg: RunConfig) -> None:
@@ -213,7 +204,7 @@ def _load_upstream(model: nn.Module, checkpoint: Path, cfg: RunConfig) -> None:
         model.load_state_dict(state, strict=True)
     except Exception as err:  # noqa: BLE001  (dtype or custom load hooks of the model's own)
         raise ConfigError(cfg.path, "model.checkpoint", f"upstream checkpoint {checkpoint} does not load: "
-                                                        f"{described(err)}") from None
+                                                        f"{_model_failure(err)}") from None
 
 
 def _check_overrides(cfg: RunConfig, model: nn.Module) -> None:
@@ -309,7 +300,8 @@ def model_inputs(cfg: RunConfig, model: nn.Module) -> tuple[Any, Any]:
         raise
     except Exception as err:  # noqa: BLE001  (generator code raises anything; reported, never a traceback)
         key = "input.kwargs" if inp.kwargs else "input"
-        raise ConfigError(cfg.path, key, f"rejected by {cfg.model.name}'s input generator: {described(err)}") from None
+        raise ConfigError(cfg.path, key,
+                          f"rejected by {cfg.model.name}'s input generator: {_model_failure(err)}") from None
 
 
 def _forward_probe(cfg: RunConfig, model: nn.Module, sample: Any, scale: int) -> tuple[float, float] | None:
@@ -370,7 +362,7 @@ def run_model(cfg: RunConfig, model: nn.Module, inputs: Any) -> Any:
     except SnnprofError:
         raise
     except Exception as err:  # noqa: BLE001  (model code raises anything; reported, never a traceback)
-        raise ConfigError(cfg.path, "input", f"the model rejected the inputs: {described(err)}") from None
+        raise ConfigError(cfg.path, "input", f"the model rejected the inputs: {_model_failure(err)}") from None
 
 
 def make_profiler(cfg: RunConfig, model: nn.Module, **extra: Any) -> Profiler:

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from snnprof.dataset.errors import DistributedRunError
+from snnprof.errors import first_line
 
 __all__ = ["DistContext", "device_for", "distributed", "first_failure", "gather_outcomes", "world_from_env"]
 
@@ -137,7 +138,7 @@ def gather_outcomes(ctx: DistContext, outcome: Mapping[str, Any]) -> list[dict[s
         dist.all_gather_object(gathered, dict(outcome))
     except Exception as err:  # noqa: BLE001  (gloo/nccl report timeouts and lost peers in many types)
         timeout = _env_int("SNNPROF_DIST_TIMEOUT_S", _DEFAULT_TIMEOUT_S)
-        line = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        line = (first_line(err) or type(err).__name__)[:200]
         raise DistributedRunError(
             f"rank {ctx.rank} of {ctx.world_size} lost contact with the other ranks while gathering the results "
             f"(a rank hung or died; timeout {timeout} s, SNNPROF_DIST_TIMEOUT_S): {type(err).__name__}: {line}",

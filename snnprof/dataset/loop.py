@@ -28,7 +28,7 @@ from snnprof.config import RunConfig
 from snnprof.counting import Profiler
 from snnprof.dataset.errors import DatasetError
 from snnprof.dataset.sharding import BatchShardSampler
-from snnprof.errors import ConfigError, SnnprofError
+from snnprof.errors import ConfigError, SnnprofError, described
 from snnprof.models.registry import ModelEntry
 
 __all__ = ["BatchDone", "first_batch", "open_config_dataset", "stream_dataset", "to_device"]
@@ -37,11 +37,6 @@ logger = logging.getLogger(__name__)
 
 #: ``(batches done on this rank, samples done on this rank, samples in the batch just done)``.
 BatchDone = Callable[[int, int, int], None]
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
 def open_config_dataset(cfg: RunConfig) -> Dataset:
@@ -61,7 +56,7 @@ def open_config_dataset(cfg: RunConfig) -> Dataset:
         raise
     except Exception as err:  # noqa: BLE001  (readers raise many types for bad files)
         raise ConfigError(cfg.path, "input.path", f"cannot open {cfg.input.path} with reader "
-                                                  f"{cfg.input.reader!r}: {_first_line(err)}") from None
+                                                  f"{cfg.input.reader!r}: {described(err)}") from None
     if length < 1:
         raise ConfigError(cfg.path, "input.path", f"dataset {cfg.input.path} (reader {cfg.input.reader!r}) is empty")
     return dataset
@@ -123,9 +118,9 @@ def _batches(dataset: Dataset, sampler: BatchShardSampler, cfg: RunConfig,
                                "is missing") from None
         except IndexError as err:
             raise DatasetError(f"dataset {where} ended early: samples {span} missing though len() = "
-                               f"{len(dataset)} ({_first_line(err)})") from None  # type: ignore[arg-type]
+                               f"{len(dataset)} ({described(err)})") from None  # type: ignore[arg-type]
         except Exception as err:  # noqa: BLE001  (any reader failure: report it, do not write a result)
-            raise DatasetError(f"cannot read samples {span} of {where}: {_first_line(err)}") from None
+            raise DatasetError(f"cannot read samples {span} of {where}: {described(err)}") from None
         yield batch
 
 
@@ -178,7 +173,7 @@ def stream_dataset(spec: StreamSpec, prof: Profiler, on_batch: BatchDone | None 
             raise
         except Exception as err:  # noqa: BLE001  (model code raises anything; reported, never a traceback)
             raise ConfigError(cfg.path, "input", f"the model rejected batch {done} of the dataset: "
-                                                 f"{_first_line(err)}") from None
+                                                 f"{described(err)}") from None
         prof.end_batch(size)
         samples += size
         if on_batch is not None:

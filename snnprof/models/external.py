@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from snnprof.data.synthetic_tensors import TensorSpec, make_tensors
+from snnprof.errors import described
 from snnprof.models.registry import Inputs, ModelEntry, default_run
 
 __all__ = [
@@ -108,11 +109,6 @@ def _first_on_path(folder: Path) -> Iterator[None]:
             sys.path.remove(entry)
 
 
-def _describe(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
-
-
 def _module_from_file(path: Path) -> Any:
     """Execute ``path`` as a module (cached per path and modification time)."""
     stamp = f"{path}:{path.stat().st_mtime_ns}"
@@ -145,7 +141,7 @@ def _import(source: str, folder: Path | None, ref: str) -> Any:
         raise
     except Exception as err:  # noqa: BLE001  (user code raises anything while it imports)
         what = path if path is not None else f"module {source!r}"
-        raise ModelReferenceError(f"cannot import {what} of {ref!r}: {_describe(err)}") from None
+        raise ModelReferenceError(f"cannot import {what} of {ref!r}: {described(err)}") from None
 
 
 def load_reference(ref: str, folder: Path | None = None) -> Callable[..., nn.Module]:

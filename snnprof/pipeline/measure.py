@@ -16,9 +16,9 @@ import torch
 
 from snnprof.config import RunConfig
 from snnprof.energy.measure_report import MeasureReport
-from snnprof.errors import ConfigError, HardwareMissingError
+from snnprof.errors import ConfigError, HardwareMissingError, first_line
 from snnprof.pipeline.core import run_config
-from snnprof.workload import entry_of, first_line, make_inputs, prepare_model, to_device
+from snnprof.workload import entry_of, make_inputs, prepare_model, to_device
 
 if TYPE_CHECKING:
     from snnprof.energy.measure import MeasureSettings
@@ -143,7 +143,7 @@ def run_measurement(
         result, error = err.partial, err
     except RuntimeError as err:  # CUDA out of memory, shape errors ...
         raise ConfigError(cfg.path, "model", f"the {options.mode} workload failed on {device}: "
-                                             f"{first_line(err)}") from None
+                                             f"{first_line(err) or type(err).__name__}") from None
     finally:
         meter.close()
     report = MeasureReport(model=cfg.model.name, mode=options.mode, batch_size=cfg.input.batch_size,

@@ -36,7 +36,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from snnprof.errors import SnnprofError
+from snnprof.errors import SnnprofError, first_line
 
 __all__ = [
     "PREBUILT_DIR",
@@ -288,6 +288,6 @@ def prebuild(directory: Path, log: logging.Logger | None = None) -> list[Path]:
             built.append(future.result())
             log.info("snnprof: built %s", built[-1])
         except NativeBuildError as err:
-            first = str(err).splitlines()[0]
+            first = first_line(err)
             log.warning("snnprof: could not build %s at install time (%s); it will be built at first use", name, first)
     return built

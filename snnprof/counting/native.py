@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import torch
 
+from snnprof.errors import first_line
 from snnprof.native_build import NativeBuildError, library_path
 
 __all__ = [
@@ -84,7 +85,7 @@ def _load() -> ctypes.CDLL | str:
         path = library_path(_SOURCE)
         lib = _bind(ctypes.CDLL(str(path)))
     except (NativeBuildError, OSError) as err:
-        reason = str(err).splitlines()[0]
+        reason = first_line(err)
         logger.info("native activation statistics unavailable, using Torch passes: %s", reason)
         return reason
     if lib.snn_stats_abi_version() != _ABI_VERSION:

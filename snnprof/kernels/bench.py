@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from snnprof.errors import SnnprofError
+from snnprof.errors import SnnprofError, first_line
 from snnprof.kernels import NeuronImpl, get_impl, impls_for
 from snnprof.kernels.membw import StreamArrays, StreamResult
 from snnprof.kernels.reference import NeuronSpec, init_w
@@ -539,7 +539,7 @@ def _open_stream(config: BenchConfig, env: dict[str, Any]) -> StreamArrays | Non
     try:
         return StreamArrays(config.device, array_bytes=config.stream_bytes)
     except (SnnprofError, MemoryError) as err:
-        env["stream_unavailable"] = str(err).splitlines()[0]
+        env["stream_unavailable"] = first_line(err) or type(err).__name__
         return None
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from snnprof.errors import first_line
 from snnprof.native_build import NativeBuildError, load
 
 __all__ = ["ENV_VAR", "MIN_POOLED_BYTES", "PoolStats", "clear", "empty", "stats", "unavailable_reason"]
@@ -88,7 +89,7 @@ def _library() -> ctypes.CDLL | str:
     try:
         lib = load(_SOURCE, "snn_pool_abi_version", _ABI_VERSION)
     except NativeBuildError as err:
-        reason = str(err).splitlines()[0]
+        reason = first_line(err)
         logger.info("kernel buffer pool unavailable, using torch.empty: %s", reason)
         return reason
     lib.snn_pool_tensor.restype = ctypes.c_void_p

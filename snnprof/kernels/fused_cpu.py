@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from snnprof.errors import first_line
 from snnprof.kernels import buffer_pool
 from snnprof.kernels.membw import llc_bytes
 from snnprof.kernels.reference import NeuronOutput, NeuronSpec, run_flat
@@ -86,7 +87,7 @@ def unavailable_reason(device_type: str = "cpu") -> str | None:
     try:
         load_library()
     except KernelBuildError as err:
-        return str(err).splitlines()[0]
+        return first_line(err)
     return None
 
 

@@ -110,5 +110,5 @@ def write_outputs(outputs: dict[Path, str]) -> None:
     try:
         write_all({path: text.encode("utf-8") for path, text in outputs.items()})
     except OSError as err:
-        fail(OSError(f"cannot write {err.filename or ''}: {err.strerror or err}".replace("write : ", "write: ")),
-             EXIT_BAD_INPUT)
+        where = f" {err.filename}" if err.filename else ""
+        fail(OSError(f"cannot write{where}: {err.strerror or err}"), EXIT_BAD_INPUT)

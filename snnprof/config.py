@@ -62,6 +62,7 @@ __all__ = [
     "nir_config",
     "nir_config_text",
     "parse_config",
+    "toml_inline",
 ]
 
 logger = logging.getLogger(__name__)
@@ -650,10 +651,12 @@ NIR_OPTION_KEYS: dict[str, str] = {
 }
 
 
-def _toml_value(value: Any) -> str:
-    """A scalar or a list of scalars as TOML (strings JSON-quoted, which TOML basic strings accept)."""
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+def toml_inline(value: Any) -> str:
+    """A TOML inline value: table, array, boolean, number or string (JSON-quoted, a valid TOML basic string)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_inline(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_inline(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -669,15 +672,15 @@ def nir_config_text(graph: Path, options: Mapping[str, Any]) -> str:
         options: ``shape``, ``kind``, ``rate``, ``seed``, ``time_steps``, ``batch_size``, ``dt``,
             ``profiles`` (``None`` values are left out: the defaults or the graph's input type apply).
     """
-    lines = ["# implicit config of `snnprof count` on a NIR graph", "[model]", f"nir = {_toml_value(str(graph))}"]
+    lines = ["# implicit config of `snnprof count` on a NIR graph", "[model]", f"nir = {toml_inline(str(graph))}"]
     if options.get("dt") is not None:
-        lines.append(f"kwargs = {{ dt = {_toml_value(options['dt'])} }}")
+        lines.append(f"kwargs = {{ dt = {toml_inline(options['dt'])} }}")
     lines.append("[input]")
     for key in ("batch_size", "time_steps", "seed", "shape", "kind", "rate"):
         if options.get(key) is not None:
-            lines.append(f"{key} = {_toml_value(options[key])}")
+            lines.append(f"{key} = {toml_inline(options[key])}")
     if options.get("profiles"):
-        lines += ["[energy]", f"profiles = {_toml_value(list(options['profiles']))}"]
+        lines += ["[energy]", f"profiles = {toml_inline(list(options['profiles']))}"]
     return "\n".join(lines) + "\n"
 
 

@@ -18,23 +18,11 @@ from typing import Annotated, Any
 import typer
 
 from snnprof.cli_common import EXIT_BAD_INPUT, errors, fail, out_console
+from snnprof.config import toml_inline
 
-__all__ = ["convert", "register", "toml_inline"]
+__all__ = ["convert", "register"]
 
 logger = logging.getLogger(__name__)
-
-
-def toml_inline(value: Any) -> str:
-    """A TOML inline value (tables, arrays, strings, booleans, numbers)."""
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_inline(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_inline(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)
 
 
 def _parse_kwargs(text: str | None) -> dict[str, Any]:

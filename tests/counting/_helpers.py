@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -17,6 +17,28 @@ HOOK_DICTS = (
     "_forward_pre_hooks",
     "_forward_pre_hooks_with_kwargs",
 )
+
+
+class Fn(nn.Module):
+    """A module without a rule applying ``fn`` to its inputs (its functional ops are counted under ``(root)/<op>``)."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.fn(*args)
+
+
+class Wrap(nn.Module):
+    """Puts :class:`Fn` at ``blk`` so layer names are ``blk/<op>.<k>``."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
+        super().__init__()
+        self.blk = Fn(fn)
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.blk(*args)
 
 
 def run(model: nn.Module, inputs: object, **kwargs: object) -> ProfileResult:

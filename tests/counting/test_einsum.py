@@ -18,27 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from snnprof.counting.rules import einsum as einsum_rule
 from snnprof.counting.rules.einsum import einsum_plan, torch_path
-from tests.counting._helpers import binary, run
-
-
-class Wrap(nn.Module):
-    """A rule-less module whose function's ops are counted under ``blk/...``."""
-
-    def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
-        super().__init__()
-        self.blk = _Blk(fn)
-
-    def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        return self.blk(*args)
-
-
-class _Blk(nn.Module):
-    def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        return self.fn(*args)
+from tests.counting._helpers import Wrap, binary, run
 
 
 def _flop_counter_macs(fn: Callable[[], torch.Tensor]) -> int:

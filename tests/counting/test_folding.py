@@ -26,7 +26,7 @@ from snnprof.counting import folding as folding_mod
 from snnprof.counting.merge import merge_results
 from snnprof.counting.results import ProfileResult
 from snnprof.workload import make_profiler
-from tests.counting._helpers import binary, conv_sops_bruteforce
+from tests.counting._helpers import Fn, binary, conv_sops_bruteforce
 
 
 @pytest.fixture(params=["native", "torch"])
@@ -130,17 +130,6 @@ _POOLS: list[tuple[str, Callable[[], nn.Module], tuple[int, ...], Callable[[tupl
      lambda s: [adaptive_windows(s[-2], 3), adaptive_windows(s[-1], 2)]),
     ("AdaptiveAvgPool1d(4)", lambda: nn.AdaptiveAvgPool1d(4), (2, 3, 10), lambda s: [adaptive_windows(s[-1], 4)]),
 ]
-
-
-class Fn(nn.Module):
-    """A module without a rule running one function (its ops are intercepted)."""
-
-    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(x)
 
 
 def _conv_for(dims: int, channels: int) -> nn.Module:

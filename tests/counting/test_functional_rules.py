@@ -18,18 +18,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from snnprof.counting.registry import find_name_rule, name_rule_names, rule_convention
-from tests.counting._helpers import run
-
-
-class Fn(nn.Module):
-    """A rule-less module whose ops are counted under ``(root)/<op>``."""
-
-    def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        return self.fn(*args)
+from tests.counting._helpers import Fn, run
 
 
 def _r(*shape: int) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tests.counting._helpers import binary, run
+from tests.counting._helpers import Wrap, binary, run
 
 
 @pytest.mark.parametrize("shape", [(5, 4), (2, 3, 4), (2, 2, 3, 4), (4,)])
@@ -46,28 +46,6 @@ def test_bilinear_always_dense(bias: bool) -> None:
     dense = rows * 5 * (3 * 4 + 3)
     assert (rec.dense_macs, rec.macs, rec.sops) == (dense, dense, 0)
     assert rec.flops == 2 * dense + (rows * 5 if bias else 0)
-
-
-class Fn(nn.Module):
-    """A module without a rule applying ``fn`` to its inputs (functional ops get counted inside it)."""
-
-    def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        return self.fn(*args)
-
-
-class Wrap(nn.Module):
-    """Puts ``Fn`` at ``blk`` so layer names are ``blk/<op>.<k>``."""
-
-    def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
-        super().__init__()
-        self.blk = Fn(fn)
-
-    def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        return self.blk(*args)
 
 
 def _pair_bruteforce(a: torch.Tensor, b: torch.Tensor) -> int:

@@ -309,7 +309,7 @@ def _forward_probe(cfg: RunConfig, model: nn.Module, sample: Any, scale: int) ->
     probe = copy.deepcopy(model)
     profiler = make_profiler(cfg, probe, batch_size=1, time_steps=1, strict=False)
     try:
-        with torch.no_grad(), quiet_libraries(), profiler:
+        with torch.no_grad(), profiler:  # the profiler quiets library notes while attached
             entry_of(cfg).run(probe, sample, 1)
         result = profiler.result()
     except Exception:  # noqa: BLE001  (a model that cannot run one step at batch 1: the real run reports)

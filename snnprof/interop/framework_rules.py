@@ -4,10 +4,16 @@ Registered only when the framework imports (optional extra ``frameworks``):
 
 * Norse ``LIFBoxCell`` (a LIF without synaptic current; what Norse maps NIR ``LIF`` to) 5 ops per
   update, ``IAFCell`` 3, ``LIBoxCell`` (non-spiking) 4 per element; single-step calls;
-* Sinabs ``LIF`` / ``LIFRecurrent`` 5 and ``IAF`` / ``IAFRecurrent`` 3 ops per update, on Sinabs'
-  ``[B, T, ...]`` layout (the spikes are viewed as ``[T, B, ...]``). Sinabs' default ``MultiSpike``
-  emits several spikes per step: they count once per neuron and step (use ``SingleSpike`` for
-  binary spikes).
+* Sinabs ``LIF`` 5 and ``IAF`` 3 ops per update, on Sinabs' ``[B, T, ...]`` layout (the spikes are
+  viewed as ``[T, B, ...]``; the ``*Squeeze`` variants' ``[B*T, ...]`` is unflattened with their
+  ``batch_size``/``num_timesteps`` first). Sinabs' default ``MultiSpike`` emits several spikes per
+  step: they count once per neuron and step (use ``SingleSpike`` for binary spikes).
+* Sinabs ``LIFRecurrent`` / ``IAFRecurrent`` are observed, like SpikingJelly's other neurons: spikes
+  and updates come from the output while the ops inside, the synapses of their ``rec_connect``
+  module included, are counted one by one as they run (an opaque 5/3-per-update rule would hide
+  those synapses).
+* Sinabs ``ExpLeak`` (a non-spiking leaky integrator; a subclass of ``LIF``) 2 ops per element
+  (leak, integrate).
 
 The engine (:mod:`snnprof.counting.rules.neurons`) already covers snnTorch ``Leaky``/``Synaptic``
 and Norse ``LIF``/``LIFCell``.
@@ -19,6 +25,7 @@ import importlib
 import logging
 from typing import Any
 
+import torch
 from torch import nn
 
 from snnprof.counting import Convention, Cost, NeuronActivity, register_rule
@@ -30,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 _NEURONS = Convention("neurons", "Norse LIFBoxCell 5, IAFCell 3; Sinabs LIF 5, IAF 3 per update (spikes observed)")
 _STATE = Convention("elementwise", "Norse LIBoxCell 4 per output element")
+_OBSERVED = Convention("neurons", "Sinabs LIFRecurrent, IAFRecurrent: spikes and updates observed, the ops inside "
+                                  "(rec_connect's synapses included) counted")
+_LEAK = Convention("elementwise", "Sinabs ExpLeak 2 per output element")
 
 
 def _optional(module: str, names: tuple[str, ...]) -> list[type]:
@@ -52,16 +62,38 @@ def _single_step(ops: int) -> Any:
     return rule
 
 
+def _time_major(module: nn.Module, output: Any) -> tuple[torch.Tensor, int | None]:
+    """``(spikes, time_dim)`` of a Sinabs layer's output, viewed as ``[T, B, ...]`` (no time dim below 2 dims).
+
+    Sinabs layers return ``[B, T, ...]``; ``SqueezeMixin`` layers (``LIFSqueeze``, ``IAFSqueeze``)
+    return ``[B*T, ...]``, unflattened with their ``batch_size``/``num_timesteps`` (one may be -1).
+    """
+    spikes = out_tensor(output)
+    if isinstance(getattr(module, "num_timesteps", None), int) and isinstance(getattr(module, "batch_size", None), int):
+        spikes = spikes.reshape(module.batch_size, module.num_timesteps, *spikes.shape[1:])
+    return (spikes, None) if spikes.dim() < 2 else (spikes.transpose(0, 1), 0)
+
+
 def _batch_time(ops: int) -> Any:
     def rule(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
-        spikes = out_tensor(output)
-        steps = spikes.transpose(0, 1) if spikes.dim() >= 2 else spikes
-        return Cost(flops=ops * spikes.numel(), neuron=NeuronActivity(spikes=steps, time_dim=0 if spikes.dim() >= 2
-                                                                       else None, flops_per_update=ops))
+        spikes, time_dim = _time_major(module, output)
+        return Cost(flops=ops * spikes.numel(), neuron=NeuronActivity(spikes=spikes, time_dim=time_dim,
+                                                                       flops_per_update=ops))
 
     rule.__name__ = f"batch_time_neuron_{ops}"
     rule.__doc__ = f"A [B, T, ...] neuron layer: {ops} ops per update, spikes from its output."
     return rule
+
+
+def _batch_time_observed(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """Sinabs LIFRecurrent / IAFRecurrent: spikes and updates observed; the ops inside (rec_connect's) counted."""
+    spikes, time_dim = _time_major(module, output)
+    return Cost(neuron=NeuronActivity(spikes=spikes, time_dim=time_dim, flops_per_update=0))
+
+
+def _leak(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """Sinabs ExpLeak (non-spiking leaky integrator): 2 ops per element."""
+    return Cost(flops=2 * out_tensor(output).numel())
 
 
 def _state_cell(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
@@ -75,12 +107,16 @@ def register_framework_rules() -> None:
         (_optional("norse.torch", ("LIFBoxCell",)), _single_step(5), _NEURONS),
         (_optional("norse.torch", ("IAFCell",)), _single_step(3), _NEURONS),
         (_optional("norse.torch", ("LIBoxCell",)), _state_cell, _STATE),
-        (_optional("sinabs.layers", ("LIF", "LIFRecurrent")), _batch_time(5), _NEURONS),
-        (_optional("sinabs.layers", ("IAF", "IAFRecurrent")), _batch_time(3), _NEURONS),
+        (_optional("sinabs.layers", ("LIF",)), _batch_time(5), _NEURONS),
+        (_optional("sinabs.layers", ("IAF",)), _batch_time(3), _NEURONS),
+        (_optional("sinabs.layers", ("ExpLeak",)), _leak, _LEAK),
     ]
     for classes, rule, convention in table:
         if classes:
             register_rule(*classes, convention=convention)(rule)
+    recurrent = _optional("sinabs.layers", ("LIFRecurrent", "IAFRecurrent"))
+    if recurrent:
+        register_rule(*recurrent, convention=_OBSERVED, transparent=True)(_batch_time_observed)
 
 
 register_framework_rules()

@@ -56,3 +56,79 @@ def test_spikes_match_step_by_step() -> None:
     x = _nets.spikes()
     with torch.no_grad():
         assert torch.equal(sj(x), graph(x))
+
+
+# --------------------------------------------------------------------------- Sinabs layer variants
+
+_B, _T, _N = 2, 4, 3
+
+
+def _sinabs() -> object:
+    try:
+        return importlib.import_module("sinabs.layers")
+    except Exception as err:  # noqa: BLE001
+        pytest.skip(f"sinabs does not import here ({type(err).__name__}: {err}); install the `frameworks` extra")
+
+
+def _spike_fn() -> object:
+    return importlib.import_module("sinabs.activation").SingleSpike
+
+
+def _profile_with_output(model: torch.nn.Module, x: torch.Tensor) -> tuple[object, torch.Tensor]:
+    """The profile of one call and that call's output."""
+    seen: list[torch.Tensor] = []
+    handle = model.register_forward_hook(lambda m, a, out: seen.append(out.detach().clone()))
+    try:
+        with torch.no_grad():
+            result = profile(model, x)
+    finally:
+        handle.remove()
+    return result, seen[0]
+
+
+@pytest.mark.parametrize("name", ["LIFRecurrent", "IAFRecurrent"])
+def test_sinabs_recurrent_synapses_are_counted(name: str) -> None:
+    """rec_connect runs once per step on that step's spikes: B*T*N*N dense MACs, N SOPs per spike."""
+    sl = _sinabs()
+    kwargs = {"tau_mem": 2.0} if name == "LIFRecurrent" else {}
+    model = getattr(sl, name)(rec_connect=torch.nn.Linear(_N, _N, bias=False), spike_fn=_spike_fn(), **kwargs)
+    x = torch.rand(_B, _T, _N, generator=torch.Generator().manual_seed(0)) * 3
+    result, out = _profile_with_output(model, x)
+    fired = out != 0
+    assert result.unsupported == [] and result.uncalled == []
+    rec = next(layer for layer in result.layers if layer.name == "rec_connect")
+    assert (rec.dense_macs, rec.sops) == (_B * _T * _N * _N, _N * int(fired.sum()))
+    neuron = next(layer for layer in result.layers if layer.name == "")
+    assert neuron.neuron_updates == _B * _T * _N
+    assert neuron.spikes == int(fired.sum()) > 0
+    assert neuron.spikes_per_step == fired.sum(dim=(0, 2)).tolist()
+
+
+@pytest.mark.parametrize(("name", "ops", "kwargs"), [
+    ("LIFSqueeze", 5, {"batch_size": _B, "tau_mem": 2.0}),
+    ("IAFSqueeze", 3, {"num_timesteps": _T}),
+])
+def test_sinabs_squeezed_layout_is_unflattened(name: str, ops: int, kwargs: dict[str, object]) -> None:
+    """``[B*T, N]`` in and out: per-step counts come from the ``[B, T, N]`` view."""
+    sl = _sinabs()
+    model = getattr(sl, name)(spike_fn=_spike_fn(), **kwargs)
+    x = torch.rand(_B * _T, _N, generator=torch.Generator().manual_seed(1)) * 3
+    result, out = _profile_with_output(model, x)
+    (layer,) = result.layers
+    fired = (out != 0).reshape(_B, _T, _N)
+    assert layer.flops == ops * _B * _T * _N
+    assert layer.updates_per_step == [_B * _N] * _T
+    assert layer.spikes_per_step == fired.sum(dim=(0, 2)).tolist()
+    assert layer.spikes == int(fired.sum()) > 0
+
+
+@pytest.mark.parametrize("name", ["ExpLeak", "ExpLeakSqueeze"])
+def test_sinabs_expleak_is_a_leaky_integrator_not_a_neuron(name: str) -> None:
+    """ExpLeak (a subclass of LIF) emits its membrane, not spikes: 2 ops per element, no neuron updates."""
+    sl = _sinabs()
+    model = getattr(sl, name)(tau_mem=2.0, **({"batch_size": _B} if name.endswith("Squeeze") else {}))
+    x = torch.rand(_B, _T, _N, generator=torch.Generator().manual_seed(2))
+    x = x.reshape(_B * _T, _N) if name.endswith("Squeeze") else x
+    result, _ = _profile_with_output(model, x)
+    (layer,) = result.layers
+    assert (layer.flops, layer.neuron_updates, layer.spikes) == (2 * _B * _T * _N, 0, 0)

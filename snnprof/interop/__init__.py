@@ -2,12 +2,12 @@
 
 NIR (the Neuromorphic Intermediate Representation, packages ``nir`` and ``nirtorch``) is what
 snnTorch, Norse, Sinabs, Lava and Rockpool export to. Importing this package also registers the
-counting rules of the NIR node modules and of the Norse and Sinabs neurons the engine lacks.
+counting rules of the NIR node modules (the rules of Norse's and Sinabs' neurons are in
+:mod:`snnprof.counting.rules.frameworks`).
 """
 
 from __future__ import annotations
 
-from snnprof.interop import framework_rules  # noqa: F401  (registers rules of optional frameworks' neurons)
 from snnprof.interop.nir_import import DEFAULT_DT, NIRImportError, NIRNetwork, graph_input_shape, load_nir, read_graph
 
 __all__ = ["DEFAULT_DT", "NIRImportError", "NIRNetwork", "graph_input_shape", "load_nir", "read_graph"]

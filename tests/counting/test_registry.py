@@ -15,7 +15,7 @@ from snnprof.counting import Cost, list_rules, register_rule
 from snnprof.counting.registry import find_module_rule, find_op_rule, is_transparent, module_rule_types
 from snnprof.counting.rules.conv import conv_module
 from snnprof.counting.rules.linear import linear_module
-from tests.counting._builds import SJ_NEURON
+from tests.counting._builds import SJ_NEURON, Build
 from tests.counting._helpers import run
 
 
@@ -264,6 +264,23 @@ if norse is not None:  # norse LIF (multi-step [T, B, ...]) and LIFCell: 7 ops p
 if snntorch is not None:
     FACTORIES[snntorch.Leaky] = Case(lambda: snntorch.Leaky(beta=0.9), _r(2, 3), 0, 5 * 6)
     FACTORIES[snntorch.Synaptic] = Case(lambda: snntorch.Synaptic(alpha=0.8, beta=0.9), _r(2, 3), 0, 7 * 6)
+if norse is not None:  # norse cells (single step): LIFBoxCell 5, IAFCell 3 per update; LIBoxCell 4 per element
+    FACTORIES[norse.LIFBoxCell] = Case(norse.LIFBoxCell, _r(2, 3), 0, 5 * 6)
+    FACTORIES[norse.IAFCell] = Case(norse.IAFCell, _r(2, 3), 0, 3 * 6)
+    FACTORIES[norse.LIBoxCell] = Case(norse.LIBoxCell, _r(2, 3), 0, 4 * 6)
+try:
+    import sinabs.layers as sinabs
+except ImportError:  # pragma: no cover - depends on the environment
+    sinabs = None
+#: Observed (transparent) neurons of other frameworks, beside SpikingJelly's (keyed by class name).
+OBSERVED: dict[str, Build] = dict(SJ_NEURON)
+if sinabs is not None:  # [B, T, N] layers: LIF 5, IAF 3 per update; ExpLeak 2 per element; recurrent ones observed
+    FACTORIES[sinabs.LIF] = Case(lambda: sinabs.LIF(tau_mem=2.0), _r(2, 4, 3), 0, 5 * 24)
+    FACTORIES[sinabs.IAF] = Case(sinabs.IAF, _r(2, 4, 3), 0, 3 * 24)
+    FACTORIES[sinabs.ExpLeak] = Case(lambda: sinabs.ExpLeak(tau_mem=2.0), _r(2, 4, 3), 0, 2 * 24)
+    for _name, _kwargs in (("LIFRecurrent", {"tau_mem": 2.0}), ("IAFRecurrent", {})):
+        OBSERVED[_name] = Build(lambda n=_name, k=_kwargs: getattr(sinabs, n)(rec_connect=nn.Linear(3, 3), **k),
+                                _r(2, 4, 3))
 
 
 def _type_id(klass: type) -> str:
@@ -301,7 +318,7 @@ def test_every_registered_module_type_is_counted(klass: type) -> None:
                          ids=_type_id)
 def test_every_observed_neuron_type_is_counted(klass: type) -> None:
     """Transparent rules: spikes and updates from the output, no ops of their own; the ops inside are counted."""
-    build = SJ_NEURON[klass.__name__]
+    build = OBSERVED[klass.__name__]
     model, inputs = build.module(), build.inputs()
     assert isinstance(model, klass)
     seen: list[torch.Tensor] = []

@@ -8,6 +8,7 @@ from snnprof.counting.rules import (  # noqa: F401
     dense_ops,
     einsum,
     elementwise,
+    frameworks,
     linear,
     losses,
     neurons,

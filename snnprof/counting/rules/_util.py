@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -9,12 +10,21 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["activity", "arg", "first_tensor", "out_tensor", "prod"]
+__all__ = ["activity", "arg", "first_tensor", "optional_classes", "out_tensor", "prod"]
 
 
 def prod(values: Iterable[int]) -> int:
     """Integer product (1 for an empty iterable)."""
     return math.prod(int(v) for v in values)
+
+
+def optional_classes(module: str, names: tuple[str, ...]) -> list[type]:
+    """The classes ``names`` of ``module`` that exist (none when the package does not import)."""
+    try:
+        found = importlib.import_module(module)
+    except Exception:  # noqa: BLE001  (optional framework missing or broken: no rule)
+        return []
+    return [getattr(found, n) for n in names if isinstance(getattr(found, n, None), type)]
 
 
 def arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, default: Any = None) -> Any:

@@ -15,19 +15,19 @@ register only when those packages import.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
+import torch
 from spikingjelly.activation_based import base as sj_base
 from spikingjelly.activation_based import neuron as sj_neuron
 from torch import nn
 
 from snnprof.counting.costs import Cost, NeuronActivity
 from snnprof.counting.registry import Convention, register_rule
-from snnprof.counting.rules._util import out_tensor
+from snnprof.counting.rules._util import optional_classes, out_tensor
 
-__all__: list[str] = []
+__all__ = ["neuron_cost"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +40,21 @@ def _time_dim(module: nn.Module) -> int | None:
     return 0 if mode == "m" else None
 
 
-def _sj_cost(module: nn.Module, output: Any, flops_per_update: int, warning: str = "") -> Cost:
-    spikes = out_tensor(output)
-    time_dim = _time_dim(module)
+def neuron_cost(spikes: torch.Tensor, time_dim: int | None, flops_per_update: int, warning: str = "") -> Cost:
+    """A spiking neuron call: ``flops_per_update`` ops per update, one update per element of ``spikes``.
+
+    Args:
+        spikes: the call's output spikes (``[T, B, ...]`` when ``time_dim`` is 0).
+        time_dim: 0 for a multi-step call, ``None`` for a single-step one.
+        flops_per_update: elementwise ops of one state update.
+        warning: a note on an estimate, shown to the user (none when empty).
+    """
     activity = NeuronActivity(spikes=spikes, time_dim=time_dim, flops_per_update=flops_per_update)
     return Cost(flops=flops_per_update * spikes.numel(), neuron=activity, warnings=(warning,) if warning else ())
+
+
+def _sj_cost(module: nn.Module, output: Any, flops_per_update: int, warning: str = "") -> Cost:
+    return neuron_cost(out_tensor(output), _time_dim(module), flops_per_update, warning)
 
 
 _NEURON = Convention(
@@ -87,46 +97,30 @@ _available = [getattr(sj_neuron, n) for n in _OBSERVED_NODES if hasattr(sj_neuro
 register_rule(*_available, convention=_OBSERVED, transparent=True)(_observed)
 
 
-def _optional(module_name: str, attr: str) -> type | None:
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except Exception:  # noqa: BLE001  (optional extra missing or broken: no rule)
-        return None
-
-
-def _snntorch_cost(module: nn.Module, output: Any, flops_per_update: int) -> Cost:
-    spikes = out_tensor(output)
-    activity = NeuronActivity(spikes=spikes, time_dim=None, flops_per_update=flops_per_update)
-    return Cost(flops=flops_per_update * spikes.numel(), neuron=activity)
-
-
 def _register_optional() -> None:
-    leaky, synaptic = _optional("snntorch", "Leaky"), _optional("snntorch", "Synaptic")
-    if leaky is not None:
-        register_rule(leaky, convention=_NEURON)(_snn_leaky)
-    if synaptic is not None:
-        register_rule(synaptic, convention=_NEURON)(_snn_synaptic)
-    for name, multi in (("LIF", True), ("LIFCell", False)):
-        klass = _optional("norse.torch", name)
-        if klass is not None:
-            register_rule(klass, convention=_NEURON)(_norse_rule(multi))
+    for classes, rule in (
+        (optional_classes("snntorch", ("Leaky",)), _snn_leaky),
+        (optional_classes("snntorch", ("Synaptic",)), _snn_synaptic),
+        (optional_classes("norse.torch", ("LIF",)), _norse_rule(True)),
+        (optional_classes("norse.torch", ("LIFCell",)), _norse_rule(False)),
+    ):
+        if classes:
+            register_rule(*classes, convention=_NEURON)(rule)
 
 
 def _snn_leaky(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """SnnTorch Leaky (single step): 5 ops per update."""
-    return _snntorch_cost(module, output, 5)
+    return neuron_cost(out_tensor(output), None, 5)
 
 
 def _snn_synaptic(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """SnnTorch Synaptic (single step): 7 ops per update."""
-    return _snntorch_cost(module, output, 7)
+    return neuron_cost(out_tensor(output), None, 7)
 
 
 def _norse_rule(multi: bool) -> Any:
     def rule(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
-        spikes = out_tensor(output)
-        activity = NeuronActivity(spikes=spikes, time_dim=0 if multi else None, flops_per_update=7)
-        return Cost(flops=7 * spikes.numel(), neuron=activity)
+        return neuron_cost(out_tensor(output), 0 if multi else None, 7)
 
     rule.__name__ = "norse_lif" if multi else "norse_lif_cell"
     rule.__doc__ = f"norse {'LIF (multi-step, [T, B, ...])' if multi else 'LIFCell (single step)'}: 7 ops per update."

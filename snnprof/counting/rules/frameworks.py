@@ -15,21 +15,22 @@ Registered only when the framework imports (optional extra ``frameworks``):
 * Sinabs ``ExpLeak`` (a non-spiking leaky integrator; a subclass of ``LIF``) 2 ops per element
   (leak, integrate).
 
-The engine (:mod:`snnprof.counting.rules.neurons`) already covers snnTorch ``Leaky``/``Synaptic``
-and Norse ``LIF``/``LIFCell``.
+:mod:`snnprof.counting.rules.neurons` covers snnTorch ``Leaky``/``Synaptic`` and Norse
+``LIF``/``LIFCell``.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
 import torch
 from torch import nn
 
-from snnprof.counting import Convention, Cost, NeuronActivity, register_rule
-from snnprof.counting.rules._util import out_tensor
+from snnprof.counting.costs import Cost, NeuronActivity
+from snnprof.counting.registry import Convention, register_rule
+from snnprof.counting.rules._util import optional_classes, out_tensor
+from snnprof.counting.rules.neurons import neuron_cost
 
 __all__ = ["register_framework_rules"]
 
@@ -42,20 +43,9 @@ _OBSERVED = Convention("neurons", "Sinabs LIFRecurrent, IAFRecurrent: spikes and
 _LEAK = Convention("elementwise", "Sinabs ExpLeak 2 per output element")
 
 
-def _optional(module: str, names: tuple[str, ...]) -> list[type]:
-    """The classes ``names`` of ``module`` that exist (none when the package does not import)."""
-    try:
-        found = importlib.import_module(module)
-    except Exception:  # noqa: BLE001  (optional framework missing or broken: no rule)
-        return []
-    return [getattr(found, n) for n in names if isinstance(getattr(found, n, None), type)]
-
-
 def _single_step(ops: int) -> Any:
     def rule(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
-        spikes = out_tensor(output)
-        return Cost(flops=ops * spikes.numel(), neuron=NeuronActivity(spikes=spikes, time_dim=None,
-                                                                       flops_per_update=ops))
+        return neuron_cost(out_tensor(output), None, ops)
 
     rule.__name__ = f"single_step_neuron_{ops}"
     rule.__doc__ = f"A single-step neuron cell: {ops} ops per update, spikes from its output."
@@ -76,9 +66,7 @@ def _time_major(module: nn.Module, output: Any) -> tuple[torch.Tensor, int | Non
 
 def _batch_time(ops: int) -> Any:
     def rule(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
-        spikes, time_dim = _time_major(module, output)
-        return Cost(flops=ops * spikes.numel(), neuron=NeuronActivity(spikes=spikes, time_dim=time_dim,
-                                                                       flops_per_update=ops))
+        return neuron_cost(*_time_major(module, output), ops)
 
     rule.__name__ = f"batch_time_neuron_{ops}"
     rule.__doc__ = f"A [B, T, ...] neuron layer: {ops} ops per update, spikes from its output."
@@ -104,17 +92,17 @@ def _state_cell(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
 def register_framework_rules() -> None:
     """Register the rules of every framework that imports (each class once)."""
     table = [
-        (_optional("norse.torch", ("LIFBoxCell",)), _single_step(5), _NEURONS),
-        (_optional("norse.torch", ("IAFCell",)), _single_step(3), _NEURONS),
-        (_optional("norse.torch", ("LIBoxCell",)), _state_cell, _STATE),
-        (_optional("sinabs.layers", ("LIF",)), _batch_time(5), _NEURONS),
-        (_optional("sinabs.layers", ("IAF",)), _batch_time(3), _NEURONS),
-        (_optional("sinabs.layers", ("ExpLeak",)), _leak, _LEAK),
+        (optional_classes("norse.torch", ("LIFBoxCell",)), _single_step(5), _NEURONS),
+        (optional_classes("norse.torch", ("IAFCell",)), _single_step(3), _NEURONS),
+        (optional_classes("norse.torch", ("LIBoxCell",)), _state_cell, _STATE),
+        (optional_classes("sinabs.layers", ("LIF",)), _batch_time(5), _NEURONS),
+        (optional_classes("sinabs.layers", ("IAF",)), _batch_time(3), _NEURONS),
+        (optional_classes("sinabs.layers", ("ExpLeak",)), _leak, _LEAK),
     ]
     for classes, rule, convention in table:
         if classes:
             register_rule(*classes, convention=convention)(rule)
-    recurrent = _optional("sinabs.layers", ("LIFRecurrent", "IAFRecurrent"))
+    recurrent = optional_classes("sinabs.layers", ("LIFRecurrent", "IAFRecurrent"))
     if recurrent:
         register_rule(*recurrent, convention=_OBSERVED, transparent=True)(_batch_time_observed)
 

@@ -12,7 +12,9 @@ inverse-transform sampled into ``fine_samples + 1`` depths, and the zoo model re
 
 ``loss = MSE + proposal_weight * ProposalLoss + normal_weight * normal_loss + backface_weight *
 backface_loss`` (the last two Ref-NeRF only; seed weights 1, 4e-4, 0.1); Ref-NeRF steps also report
-``normal_misalignment`` (the normal loss per unit weight, a diagnostic). One Adam (0.9, 0.999) over
+``normal_misalignment`` (the normal loss per unit weight, a diagnostic). The density normals are constants
+as in the seed's ``get_grad``; ``density_normal_grad = true`` differentiates them (Ref-NeRF's official
+code), so the normal loss also trains the density. One Adam (0.9, 0.999) over
 both networks, ``lr = 1.5e-4 * batch_rays / 512`` unless ``lr`` is set, the seed's ``DecayLrScheduler``
 (linear warm-up from ``min_ratio * lr`` over ``warmup_steps``, then ``lr * max(0.1 ** ((t - warmup) /
 lr_decay_steps), min_ratio)``); gradient clipping off (the seed's default). ``proposal = false`` trains
@@ -78,6 +80,7 @@ class NeRFMLPSettings(NeRFSettings):
     proposal_weight: NonNegativeFloat = 1.0
     normal_weight: NonNegativeFloat = 4e-4
     backface_weight: NonNegativeFloat = 0.1
+    density_normal_grad: bool = False
 
 
 def _one_view(rays: RaySet, view: int, pixels: int) -> RaySet:
@@ -149,10 +152,10 @@ class NeRFTrainer(NeRFLoop):
             rgb, raw, normal = self.model.field(pts, dirs)
             color, _, weights = self.model.composite(rgb, F.softplus(raw + 0.5), z, d)
             if torch.is_grad_enabled():
-                n_density = density_normals(raw, pts)
+                n_density = density_normals(raw, pts, differentiable=self.s.density_normal_grad)
                 terms["normal"] = normal_loss(weights, n_density, normal)
                 terms["backface"] = backface_loss(weights, normal, dirs)
-                self._misalignment = float(normal_misalignment(weights.detach(), n_density, normal.detach()))
+                self._misalignment = float(normal_misalignment(weights.detach(), n_density.detach(), normal.detach()))
         else:
             color, _, weights = self.model.render_at(o, d, v, z_f[..., :-1])
         terms["proposal"] = proposal_loss(interval_bounds(w_prop, idx), weights.detach())

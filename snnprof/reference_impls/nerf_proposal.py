@@ -134,9 +134,18 @@ def proposal_loss(bounds: torch.Tensor, nerf_weights: torch.Tensor) -> torch.Ten
     return (F.relu(nerf_weights - bounds) ** 2 / (nerf_weights + 1e-8)).sum()
 
 
-def density_normals(raw_density: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
-    """``-RefNeRF.get_grad``: ``-grad(sigma) / max(|grad|, 1e-5)`` at ``pts`` (a constant: no graph kept)."""
-    (grad,) = torch.autograd.grad(raw_density, pts, torch.ones_like(raw_density), retain_graph=True)
+def density_normals(raw_density: torch.Tensor, pts: torch.Tensor, *, differentiable: bool = False) -> torch.Tensor:
+    """``-RefNeRF.get_grad``: ``-grad(sigma) / max(|grad|, 1e-5)`` at ``pts``.
+
+    Args:
+        raw_density: raw (pre-activation) density ``[...]`` computed from ``pts``.
+        pts: sample points ``[..., 3]`` with ``requires_grad``.
+        differentiable: keep the graph of the gradient (``create_graph``), so a loss on the normals also
+            trains the density (Ref-NeRF's official code); ``False`` is the seed's ``get_grad``, whose
+            normals are constants.
+    """
+    (grad,) = torch.autograd.grad(raw_density, pts, torch.ones_like(raw_density), retain_graph=True,
+                                  create_graph=differentiable)
     return -grad / grad.norm(dim=-1, keepdim=True).clamp(min=1e-5)
 
 

@@ -249,7 +249,8 @@ inline vdouble exp_nonpositive(vdouble x) {
 }
 
 // exp(-alpha * a) for a >= 0. Generic: exp_nonpositive. AVX-512 float: 2^y with y = -alpha log2(e) a,
-// split as y = n + f (|f| <= 1/2), 2^f by Cephes exp2f's polynomial (relative error < 2e-7), then 2^n by
+// split as y = n + f (|f| <= 1/2), 2^f by a degree-4 polynomial (relative error < 2.6e-6, a relative-error
+// least-squares fit on [-1/2, 1/2]; only gradients use it, and the gate allows 1e-4), then 2^n by
 // vscalefps; one multiplication, no separate range reduction. Clamped at 2^-125 like exp_nonpositive.
 template <typename V, typename T>
 inline V exp_neg_scaled(V a, T alpha) {
@@ -262,13 +263,11 @@ inline vfloat exp_neg_scaled(vfloat av, float alpha) {
                                    _mm512_set1_ps(-125.0f));
     const __m512 n = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512 f = _mm512_sub_ps(y, n);
-    __m512 p = _mm512_set1_ps(1.535336188319500e-4f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339887440266574e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618437357674640e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550332471162809e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264791363012e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472028550421e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    __m512 p = _mm512_set1_ps(0.0095701018789605f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.05591786385042233f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24024744859490496f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931218143087139f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999992614265749f));
     return (vfloat)_mm512_scalef_ps(p, n);
 }
 #endif
@@ -485,8 +484,9 @@ inline void recompute_row(const T* __restrict x, T* __restrict v, T* __restrict 
     }
 }
 
-// One reverse step of one element or vector: grad_x, the carry dL/dV_{t-1} and PLIF's dL/dq term.
-template <int C, bool HARD, bool DETACH, int S, typename V, typename T>
+// One reverse step of one element or vector: grad_x, the carry dL/dV_{t-1} and PLIF's dL/dq term. GV: a
+// gradient arrives on the membrane of this step (v_seq was returned); without one its add is skipped.
+template <int C, bool HARD, bool DETACH, int S, bool GV = true, typename V, typename T>
 inline V backward_element(V h, V f, V gs, V gv, V* carry, V* gk, const Consts<T>& c) {
     const V sg = surrogate_grad<S>(h - c.vth, c.alpha, c.scale);
     V rg;  // dV/dH through the reset, incl. the spike path unless detached
@@ -496,7 +496,7 @@ inline V backward_element(V h, V f, V gs, V gv, V* carry, V* gk, const Consts<T>
     } else {
         rg = DETACH ? splat<V>(T(1)) : madd(splat<V>(-c.vth), sg, splat<V>(T(1)));
     }
-    const V gh = madd(gs, sg, (gv + *carry) * rg);
+    const V gh = madd(gs, sg, (GV ? gv + *carry : *carry) * rg);
     V gv_prev;
     const V gx = charge_grads<C>(gh, c.kk, &gv_prev);
     *carry = gv_prev;
@@ -504,7 +504,7 @@ inline V backward_element(V h, V f, V gs, V gv, V* carry, V* gk, const Consts<T>
     return gx;
 }
 
-template <typename T, int C, bool HARD, bool DETACH, int S>
+template <typename T, int C, bool HARD, bool DETACH, int S, bool GV>
 inline void backward_row(const T* __restrict h, const T* __restrict f, const T* __restrict gs,
                          const T* __restrict gv, T* __restrict gx, T* __restrict carry, T* __restrict gk, int64_t len,
                          const T* prefetch, int64_t prefetch_len, bool nt, const Consts<T>& consts) {
@@ -526,8 +526,8 @@ inline void backward_row(const T* __restrict h, const T* __restrict f, const T* 
         __builtin_prefetch(gs + i + kPrefetchAhead, 0, 3);                       // the DRAM stream, into L1
         V ci = load<V>(carry + i), ki = load<V>(gk + i);
         const V fi = is_plif(C) ? load<V>(f + i) : splat<V>(T(0));
-        const V gvi = gv ? load<V>(gv + i) : splat<V>(T(0));
-        put(gx + i, backward_element<C, HARD, DETACH, S>(load<V>(h + i), fi, load<V>(gs + i), gvi, &ci, &ki, c), nt);
+        const V gvi = GV ? load<V>(gv + i) : splat<V>(T(0));
+        put(gx + i, backward_element<C, HARD, DETACH, S, GV>(load<V>(h + i), fi, load<V>(gs + i), gvi, &ci, &ki, c), nt);
         store(carry + i, ci);
         if constexpr (is_plif(C)) store(gk + i, ki);
     }
@@ -559,9 +559,15 @@ double backward_block(const T* x, const T* v0, const T* gs, const T* gv_seq, con
     for (int64_t t = steps - 1; t >= 0; --t) {  // each reverse step prefetches one x row of the next block
         const int64_t off = t * n + lo;
         const T* next = next_len > 0 ? x + (steps - 1 - t) * n + next_lo : nullptr;
-        backward_row<T, C, HARD, DETACH, S>(w.h.data() + t * width, is_plif(C) ? w.f.data() + t * width : nullptr,
-                                            gs + off, gv_seq ? gv_seq + off : nullptr, gx + off, w.carry.data(),
-                                            w.gk.data(), len, next, next_len, nt, c);
+        const T* h_row = w.h.data() + t * width;
+        const T* f_row = is_plif(C) ? w.f.data() + t * width : nullptr;
+        if (gv_seq) {
+            backward_row<T, C, HARD, DETACH, S, true>(h_row, f_row, gs + off, gv_seq + off, gx + off, w.carry.data(),
+                                                      w.gk.data(), len, next, next_len, nt, c);
+        } else {
+            backward_row<T, C, HARD, DETACH, S, false>(h_row, f_row, gs + off, nullptr, gx + off, w.carry.data(),
+                                                       w.gk.data(), len, next, next_len, nt, c);
+        }
     }
     if (gv0) std::memcpy(gv0 + lo, w.carry.data(), len * sizeof(T));
     double acc = 0.0;

@@ -504,42 +504,49 @@ inline V backward_element(V h, V f, V gs, V gv, V* carry, V* gk, const Consts<T>
     return gx;
 }
 
+// One reverse step of one block's row; returns PLIF's dL/dq summed over the row (0 for IF/LIF), accumulated
+// in a vector register (no per-neuron dL/dq array to load and store on every step).
 template <typename T, int C, bool HARD, bool DETACH, int S, bool GV>
-inline void backward_row(const T* __restrict h, const T* __restrict f, const T* __restrict gs,
-                         const T* __restrict gv, T* __restrict gx, T* __restrict carry, T* __restrict gk, int64_t len,
-                         const T* prefetch, int64_t prefetch_len, bool nt, const Consts<T>& consts) {
+inline double backward_row(const T* __restrict h, const T* __restrict f, const T* __restrict gs,
+                           const T* __restrict gv, T* __restrict gx, T* __restrict carry, int64_t len,
+                           const T* prefetch, int64_t prefetch_len, bool nt, const Consts<T>& consts) {
     const Consts<T> c = consts;  // a local copy: the stores below cannot alias it, so it stays in registers
     using V = Vec<T>;
     constexpr int64_t L = kLanes<T>;
     const int64_t head = nt ? head_to_align(gx, len) : 0;
     int64_t i = 0;
+    double tail = 0.0;
+    V ki = splat<V>(T(0));
     auto scalar = [&](int64_t j) {
-        T cj = carry[j], kj = gk[j];
+        T cj = carry[j], kj = T(0);
         gx[j] = backward_element<C, HARD, DETACH, S>(h[j], is_plif(C) ? f[j] : T(0), gs[j], gv ? gv[j] : T(0), &cj,
                                                      &kj, c);
         carry[j] = cj;
-        gk[j] = kj;
+        tail += static_cast<double>(kj);
     };
     for (; i < head; ++i) scalar(i);
     for (; i + L <= len; i += L) {
         if (prefetch && i < prefetch_len) __builtin_prefetch(prefetch + i, 0, 2);  // into L2: the next block's x
         __builtin_prefetch(gs + i + kPrefetchAhead, 0, 3);                       // the DRAM stream, into L1
-        V ci = load<V>(carry + i), ki = load<V>(gk + i);
+        V ci = load<V>(carry + i);
         const V fi = is_plif(C) ? load<V>(f + i) : splat<V>(T(0));
         const V gvi = GV ? load<V>(gv + i) : splat<V>(T(0));
         put(gx + i, backward_element<C, HARD, DETACH, S, GV>(load<V>(h + i), fi, load<V>(gs + i), gvi, &ci, &ki, c), nt);
         store(carry + i, ci);
-        if constexpr (is_plif(C)) store(gk + i, ki);
     }
     for (; i < len; ++i) scalar(i);
+    if constexpr (is_plif(C)) {
+        for (int64_t l = 0; l < L; ++l) tail += static_cast<double>(ki[l]);
+    }
+    return tail;
 }
 
 // Buffers of one thread in the backward pass.
 template <typename T>
 struct BackwardScratch {
-    std::vector<T> h, f, v, carry, gk;
+    std::vector<T> h, f, v, carry;
     BackwardScratch(int64_t steps, int64_t width, bool plif)
-        : h(steps * width), f(plif ? steps * width : 0), v(width), carry(width), gk(width) {}
+        : h(steps * width), f(plif ? steps * width : 0), v(width), carry(width) {}
 };
 
 template <typename T, int C, bool HARD, bool DETACH, int S>
@@ -550,30 +557,26 @@ double backward_block(const T* x, const T* v0, const T* gs, const T* gv_seq, con
     for (int64_t i = 0; i < len; ++i) {
         w.v[i] = v0 ? v0[lo + i] : v_start;
         w.carry[i] = gv_last ? gv_last[lo + i] : T(0);
-        w.gk[i] = T(0);
     }
     for (int64_t t = 0; t < steps; ++t) {
         recompute_row<T, C, HARD>(x + t * n + lo, w.v.data(), w.h.data() + t * width,
                                   is_plif(C) ? w.f.data() + t * width : nullptr, len, c);
     }
+    double acc = 0.0;
     for (int64_t t = steps - 1; t >= 0; --t) {  // each reverse step prefetches one x row of the next block
         const int64_t off = t * n + lo;
         const T* next = next_len > 0 ? x + (steps - 1 - t) * n + next_lo : nullptr;
         const T* h_row = w.h.data() + t * width;
         const T* f_row = is_plif(C) ? w.f.data() + t * width : nullptr;
         if (gv_seq) {
-            backward_row<T, C, HARD, DETACH, S, true>(h_row, f_row, gs + off, gv_seq + off, gx + off, w.carry.data(),
-                                                      w.gk.data(), len, next, next_len, nt, c);
+            acc += backward_row<T, C, HARD, DETACH, S, true>(h_row, f_row, gs + off, gv_seq + off, gx + off,
+                                                             w.carry.data(), len, next, next_len, nt, c);
         } else {
-            backward_row<T, C, HARD, DETACH, S, false>(h_row, f_row, gs + off, nullptr, gx + off, w.carry.data(),
-                                                       w.gk.data(), len, next, next_len, nt, c);
+            acc += backward_row<T, C, HARD, DETACH, S, false>(h_row, f_row, gs + off, nullptr, gx + off,
+                                                              w.carry.data(), len, next, next_len, nt, c);
         }
     }
     if (gv0) std::memcpy(gv0 + lo, w.carry.data(), len * sizeof(T));
-    double acc = 0.0;
-    if constexpr (is_plif(C)) {
-        for (int64_t i = 0; i < len; ++i) acc += static_cast<double>(w.gk[i]);
-    }
     return acc;
 }
 

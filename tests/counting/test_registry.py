@@ -13,6 +13,7 @@ from torch import nn
 
 from snnprof.counting import Cost, list_rules, register_rule
 from snnprof.counting.registry import find_module_rule, find_op_rule, is_transparent, module_rule_types
+from snnprof.counting.rules._util import out_tensor
 from snnprof.counting.rules.conv import conv_module
 from snnprof.counting.rules.linear import linear_module
 from tests.counting._builds import SJ_NEURON, Build
@@ -281,6 +282,9 @@ if sinabs is not None:  # [B, T, N] layers: LIF 5, IAF 3 per update; ExpLeak 2 p
     for _name, _kwargs in (("LIFRecurrent", {"tau_mem": 2.0}), ("IAFRecurrent", {})):
         OBSERVED[_name] = Build(lambda n=_name, k=_kwargs: getattr(sinabs, n)(rec_connect=nn.Linear(3, 3), **k),
                                 _r(2, 4, 3))
+if snntorch is not None:  # single step, with a recurrent Linear (RLeaky) or Linear + synaptic current (RSynaptic)
+    OBSERVED["RLeaky"] = Build(lambda: snntorch.RLeaky(beta=0.9, linear_features=3), _r(2, 3))
+    OBSERVED["RSynaptic"] = Build(lambda: snntorch.RSynaptic(alpha=0.8, beta=0.9, linear_features=3), _r(2, 3))
 
 
 def _type_id(klass: type) -> str:
@@ -322,7 +326,7 @@ def test_every_observed_neuron_type_is_counted(klass: type) -> None:
     model, inputs = build.module(), build.inputs()
     assert isinstance(model, klass)
     seen: list[torch.Tensor] = []
-    handle = model.register_forward_hook(lambda m, a, out: seen.append(out.detach().clone()))
+    handle = model.register_forward_hook(lambda m, a, out: seen.append(out_tensor(out).detach().clone()))
     try:
         res = run(model, inputs)
     finally:

@@ -132,3 +132,39 @@ def test_sinabs_expleak_is_a_leaky_integrator_not_a_neuron(name: str) -> None:
     result, _ = _profile_with_output(model, x)
     (layer,) = result.layers
     assert (layer.flops, layer.neuron_updates, layer.spikes) == (2 * _B * _T * _N, 0, 0)
+
+
+class _Steps(torch.nn.Module):
+    """Run a single-step snnTorch neuron over ``[T, B, N]``, returning the spikes ``[T, B, N]``."""
+
+    def __init__(self, neuron: torch.nn.Module) -> None:
+        super().__init__()
+        self.neuron = neuron
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.neuron(step)[0] for step in x])
+
+
+@pytest.mark.parametrize("name", ["RLeaky", "RSynaptic"])
+def test_snntorch_recurrent_neurons_record_updates_spikes_and_synapses(name: str) -> None:
+    """The recurrent Linear runs every step on the previous step's spikes (zeros at the first):
+    T*B*N*N dense MACs and N SOPs per spike of steps 0..T-2; updates T*B*N; spikes from the output."""
+    try:
+        snntorch = importlib.import_module("snntorch")
+    except Exception as err:  # noqa: BLE001 - any import failure means "not installed here"
+        pytest.skip(f"snntorch does not import here ({type(err).__name__}: {err}); install the `frameworks` extra")
+    kwargs = {"alpha": 0.8} if name == "RSynaptic" else {}
+    torch.manual_seed(0)
+    model = _Steps(getattr(snntorch, name)(beta=0.9, linear_features=_N, **kwargs))
+    x = torch.rand(_T, _B, _N, generator=torch.Generator().manual_seed(2)) * 3
+    with torch.no_grad():
+        result = profile(model, x)
+        model.neuron.reset_mem()
+        out = model(x)
+    fired = out != 0
+    neuron = next(layer for layer in result.layers if layer.name == "neuron")
+    assert neuron.neuron_updates == _T * _B * _N
+    assert neuron.spikes == int(fired.sum()) > 0
+    rec = next(layer for layer in result.layers if layer.name == "neuron.recurrent")
+    assert rec.dense_macs == _T * _B * _N * _N
+    assert rec.sops == _N * int(fired[:-1].sum())

@@ -14,6 +14,9 @@ Registered only when the framework imports (optional extra ``frameworks``):
   those synapses).
 * Sinabs ``ExpLeak`` (a non-spiking leaky integrator; a subclass of ``LIF``) 2 ops per element
   (leak, integrate).
+* snnTorch ``RLeaky`` / ``RSynaptic`` (single step, with a ``recurrent`` Linear or convolution) are
+  observed the same way: spikes and updates from the output's spikes, the ops inside (the recurrent
+  synapses, then the leak and reset) counted one by one as they run.
 
 :mod:`snnprof.counting.rules.neurons` covers snnTorch ``Leaky``/``Synaptic`` and Norse
 ``LIF``/``LIFCell``.
@@ -40,6 +43,8 @@ _NEURONS = Convention("neurons", "Norse LIFBoxCell 5, IAFCell 3; Sinabs LIF 5, I
 _STATE = Convention("elementwise", "Norse LIBoxCell 4 per output element")
 _OBSERVED = Convention("neurons", "Sinabs LIFRecurrent, IAFRecurrent: spikes and updates observed, the ops inside "
                                   "(rec_connect's synapses included) counted")
+_SNN_RECURRENT = Convention("neurons", "snnTorch RLeaky, RSynaptic: spikes and updates observed, the ops inside "
+                                        "(the recurrent synapses included) counted")
 _LEAK = Convention("elementwise", "Sinabs ExpLeak 2 per output element")
 
 
@@ -79,6 +84,11 @@ def _batch_time_observed(module: nn.Module, args: tuple[Any, ...], kwargs: dict[
     return Cost(neuron=NeuronActivity(spikes=spikes, time_dim=time_dim, flops_per_update=0))
 
 
+def _single_step_observed(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
+    """SnnTorch RLeaky / RSynaptic (single step): spikes and updates observed; the ops inside counted."""
+    return Cost(neuron=NeuronActivity(spikes=out_tensor(output), time_dim=None, flops_per_update=0))
+
+
 def _leak(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """Sinabs ExpLeak (non-spiking leaky integrator): 2 ops per element."""
     return Cost(flops=2 * out_tensor(output).numel())
@@ -105,6 +115,9 @@ def register_framework_rules() -> None:
     recurrent = optional_classes("sinabs.layers", ("LIFRecurrent", "IAFRecurrent"))
     if recurrent:
         register_rule(*recurrent, convention=_OBSERVED, transparent=True)(_batch_time_observed)
+    snn_recurrent = optional_classes("snntorch", ("RLeaky", "RSynaptic"))
+    if snn_recurrent:
+        register_rule(*snn_recurrent, convention=_SNN_RECURRENT, transparent=True)(_single_step_observed)
 
 
 register_framework_rules()

@@ -33,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks -q -p no:cacheprovider -o addopts="" --benchmark-columns=median,iqr,rounds
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info snnprof/_native

@@ -63,11 +63,16 @@ def test_spikes_match_step_by_step() -> None:
 _B, _T, _N = 2, 4, 3
 
 
-def _sinabs() -> object:
+def _framework(module: str) -> object:
+    """``module`` of an optional framework, or skip the test when it does not import here."""
     try:
-        return importlib.import_module("sinabs.layers")
+        return importlib.import_module(module)
     except Exception as err:  # noqa: BLE001
-        pytest.skip(f"sinabs does not import here ({type(err).__name__}: {err}); install the `frameworks` extra")
+        pytest.skip(f"{module} does not import here ({type(err).__name__}: {err}); install the `frameworks` extra")
+
+
+def _sinabs() -> object:
+    return _framework("sinabs.layers")
 
 
 def _spike_fn() -> object:
@@ -149,18 +154,12 @@ class _Steps(torch.nn.Module):
 def test_snntorch_recurrent_neurons_record_updates_spikes_and_synapses(name: str) -> None:
     """The recurrent Linear runs every step on the previous step's spikes (zeros at the first):
     T*B*N*N dense MACs and N SOPs per spike of steps 0..T-2; updates T*B*N; spikes from the output."""
-    try:
-        snntorch = importlib.import_module("snntorch")
-    except Exception as err:  # noqa: BLE001 - any import failure means "not installed here"
-        pytest.skip(f"snntorch does not import here ({type(err).__name__}: {err}); install the `frameworks` extra")
+    snntorch = _framework("snntorch")
     kwargs = {"alpha": 0.8} if name == "RSynaptic" else {}
     torch.manual_seed(0)
     model = _Steps(getattr(snntorch, name)(beta=0.9, linear_features=_N, **kwargs))
     x = torch.rand(_T, _B, _N, generator=torch.Generator().manual_seed(2)) * 3
-    with torch.no_grad():
-        result = profile(model, x)
-        model.neuron.reset_mem()
-        out = model(x)
+    result, out = _profile_with_output(model, x)
     fired = out != 0
     neuron = next(layer for layer in result.layers if layer.name == "neuron")
     assert neuron.neuron_updates == _T * _B * _N

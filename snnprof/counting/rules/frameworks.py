@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from snnprof.counting.costs import Cost, NeuronActivity
+from snnprof.counting.costs import Cost
 from snnprof.counting.registry import Convention, register_rule
 from snnprof.counting.rules._util import optional_classes, out_tensor
 from snnprof.counting.rules.neurons import neuron_cost
@@ -80,13 +80,12 @@ def _batch_time(ops: int) -> Any:
 
 def _batch_time_observed(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """Sinabs LIFRecurrent / IAFRecurrent: spikes and updates observed; the ops inside (rec_connect's) counted."""
-    spikes, time_dim = _time_major(module, output)
-    return Cost(neuron=NeuronActivity(spikes=spikes, time_dim=time_dim, flops_per_update=0))
+    return neuron_cost(*_time_major(module, output), 0)
 
 
 def _single_step_observed(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """SnnTorch RLeaky / RSynaptic (single step): spikes and updates observed; the ops inside counted."""
-    return Cost(neuron=NeuronActivity(spikes=out_tensor(output), time_dim=None, flops_per_update=0))
+    return neuron_cost(out_tensor(output), None, 0)
 
 
 def _leak(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:

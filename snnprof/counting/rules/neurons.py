@@ -90,7 +90,7 @@ _OBSERVED_NODES = (
 
 def _observed(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Cost:
     """Other SpikingJelly neurons: spikes and updates from the output (the ops inside are counted one by one)."""
-    return Cost(neuron=NeuronActivity(spikes=out_tensor(output), time_dim=_time_dim(module), flops_per_update=0))
+    return _sj_cost(module, output, 0)
 
 
 _available = [getattr(sj_neuron, n) for n in _OBSERVED_NODES if hasattr(sj_neuron, n)]

@@ -120,11 +120,15 @@ def test_density_normals_are_constants_unless_differentiable() -> None:
     torch.testing.assert_close(a.grad, expected)
 
 
+#: ``[train]`` keys of the 24-step loop runs below (a tiny proposal network, a fast learning rate).
+_TINY_LOOP = ('weight_init = "torch"\nwarmup_steps = 2\ncoarse_samples = 8\nfine_samples = 8\nproposal_width = 16\n'
+              "lr = 5e-3")
+
+
 @pytest.mark.parametrize("key", ["nerf_mlp", "refnerf"])
 def test_the_loop_reports_and_lowers_its_losses(tmp_path: Path, key: str) -> None:
     """Tiny runs (24 steps): the proposal, image and orientation losses fall; see docs for the normal loss."""
-    config = tiny_config(tmp_path, key, epochs=4, spe=6, extra="weight_init = \"torch\"\nwarmup_steps = 2\n"
-                         "coarse_samples = 8\nfine_samples = 8\nproposal_width = 16\nlr = 5e-3")
+    config = tiny_config(tmp_path, key, epochs=4, spe=6, extra=_TINY_LOOP)
     run_training(config, TrainOptions(out=tmp_path / "run", threads=1, count=False))
     train = [r["train"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")]
     assert train[-1]["proposal_loss"] < train[0]["proposal_loss"] and train[-1]["mse"] < train[0]["mse"]
@@ -137,9 +141,8 @@ def test_the_loop_reports_and_lowers_its_losses(tmp_path: Path, key: str) -> Non
 def test_differentiated_density_normals_lower_the_normal_loss_in_a_tiny_run(tmp_path: Path) -> None:
     """``density_normal_grad = true`` (train_refnerf_normals_small.toml's setting): in 24 steps the normal
     loss and the misalignment fall (with the seed's constant normals they do not; docs/nerf_training.md)."""
-    config = tiny_config(tmp_path, "refnerf", epochs=4, spe=6, extra="weight_init = \"torch\"\nwarmup_steps = 2\n"
-                         "coarse_samples = 8\nfine_samples = 8\nproposal_width = 16\nlr = 5e-3\n"
-                         "normal_weight = 1.0\ndensity_normal_grad = true")
+    config = tiny_config(tmp_path, "refnerf", epochs=4, spe=6,
+                         extra=_TINY_LOOP + "\nnormal_weight = 1.0\ndensity_normal_grad = true")
     run_training(config, TrainOptions(out=tmp_path / "run", threads=1, count=False))
     train = [r["train"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")]
     assert train[-1]["normal_loss"] < 0.95 * train[0]["normal_loss"]
